@@ -1,0 +1,1 @@
+"""Lightning callbacks that no single task owns."""

@@ -1,0 +1,96 @@
+"""The `blueprint` command: LightningCLI with fit/validate/test/predict, composable -c configs and clear errors."""
+
+import sys
+from typing import Any
+
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import Callback, ProgressBar, TQDMProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from blueprint.errors import UserError
+
+PROGRESS_REFRESH_STEPS = 20
+
+
+class BlueprintCLI(LightningCLI):
+    """Adds `--test_after_fit` and rejects abbreviated options (a typo must fail, not set something else)."""
+
+    def init_parser(self, **kwargs) -> LightningArgumentParser:
+        kwargs.setdefault("allow_abbrev", False)
+        return super().init_parser(**kwargs)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=True,
+            help="After fit, evaluate the best checkpoint on the test split (fit subcommand only).",
+        )
+
+    def instantiate_classes(self) -> None:
+        """Errors raised while building model/data/trainer from config surface as one clean line."""
+        try:
+            super().instantiate_classes()
+        except ValueError as err:
+            raise UserError(_root_message(err)) from err
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        """Default to a progress bar that redraws every 20 steps: redrawing every step can double epoch time."""
+        configured = config.get("callbacks") or []
+        has_bar = any(isinstance(c, ProgressBar) for c in [*configured, *callbacks])
+        if config.get("enable_progress_bar") is not False and not has_bar:
+            callbacks = [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS)]
+        return super()._instantiate_trainer(config, callbacks)
+
+    def _check_compatible(self) -> None:
+        """Data/model mismatches fail before the trainer writes anything under logs/."""
+        check = getattr(self.model, "check_compatible", None)
+        if check is not None:
+            check(self.datamodule)
+
+    before_fit = before_validate = before_test = before_predict = _check_compatible
+
+    def after_fit(self) -> None:
+        """Report test metrics of the best checkpoint right after training, as `blueprint test` would."""
+        if not self.config.fit.get("test_after_fit", False) or self.trainer.interrupted:
+            return
+        callback = self.trainer.checkpoint_callback
+        best = getattr(callback, "best_model_path", "") if callback is not None else ""
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True)
+
+
+def _root_message(err: Exception) -> str:
+    """jsonargparse wraps constructor errors in 'Does not validate against any of the Union subtypes'; unwrap."""
+    reasons = [
+        line.strip()[2:]
+        for line in str(err).splitlines()
+        if line.strip().startswith("- ") and "Expected a <class 'NoneType'>" not in line
+    ]
+    return "; ".join(reasons) if reasons else str(err)
+
+
+def cli_main(args: list[str] | None = None, run: bool = True) -> BlueprintCLI:
+    """Entry point used by the console script and by tests (pass `args` to drive it in-process)."""
+    try:
+        return BlueprintCLI(
+            LightningModule,
+            LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            auto_configure_optimizers=False,
+            args=args,
+            run=run,
+        )
+    except (UserError, MisconfigurationException) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main() -> None:
+    """Console script `blueprint`."""
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Shared DataModule machinery: tensors per split, placed once on the training device, served by InMemoryLoader."""
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from blueprint.data.loader import BatchTransform, InMemoryLoader
+from blueprint.errors import UserError
+
+Split = tuple[Tensor, ...]
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Subclasses fill `self.splits` ("train", "val", "test", optionally "predict") in `load_splits`."""
+
+    input_shape: tuple[int, ...] = ()
+
+    def __init__(self, batch_size: int = 64, eval_batch_size: int = 512, seed: int = 0) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise UserError(f"data.batch_size must be >= 1, got {batch_size}")
+        if eval_batch_size < 1:
+            raise UserError(f"data.eval_batch_size must be >= 1, got {eval_batch_size}")
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.seed = seed
+        self.splits: dict[str, Split] = {}
+        self._on_device: dict[str, Split] = {}
+        self._train_loader: InMemoryLoader | None = None
+
+    def load_splits(self) -> dict[str, Split]:
+        """Return every split as a tuple of tensors (inputs first)."""
+        raise NotImplementedError
+
+    def train_transform(self) -> BatchTransform | None:
+        """Per-sample batch augmentation for training; None means no augmentation."""
+        return None
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.splits:
+            self.splits = self.load_splits()
+
+    def _device(self) -> torch.device:
+        trainer = self.trainer
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def _split(self, name: str) -> Split:
+        """The split's tensors on the training device, moved there once."""
+        self.setup()
+        if name not in self.splits:
+            raise UserError(f"{type(self).__name__} has no {name!r} split")
+        device = self._device()
+        cached = self._on_device.get(name)
+        if cached is None or cached[0].device != device:
+            cached = tuple(t.to(device) for t in self.splits[name])
+            self._on_device[name] = cached
+        return cached
+
+    def _ranks(self) -> dict[str, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return {"rank": 0, "world_size": 1}
+        return {"rank": trainer.global_rank, "world_size": trainer.world_size}
+
+    def train_dataloader(self) -> InMemoryLoader:
+        if self._train_loader is None:
+            self._train_loader = InMemoryLoader(
+                self._split("train"),
+                self.batch_size,
+                shuffle=True,
+                drop_last=True,
+                seed=self.seed,
+                transform=self.train_transform(),
+                **self._ranks(),
+            )
+        return self._train_loader
+
+    def _eval_loader(self, name: str) -> InMemoryLoader:
+        return InMemoryLoader(self._split(name), self.eval_batch_size, **self._ranks())
+
+    def val_dataloader(self) -> InMemoryLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> InMemoryLoader:
+        return self._eval_loader("test")
+
+    def predict_dataloader(self) -> InMemoryLoader:
+        return InMemoryLoader(self._split("predict" if "predict" in self.splits else "test"), self.eval_batch_size)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training stream's position goes into checkpoints, so a resumed run sees the same batches."""
+        return {"train_loader": self._train_loader.state_dict()} if self._train_loader is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_loader" in state_dict:
+            self.train_dataloader().load_state_dict(state_dict["train_loader"])

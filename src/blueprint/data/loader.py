@@ -1,0 +1,100 @@
+"""In-memory batch loader: slices batches from device-resident tensors instead of per-sample __getitem__ + collate."""
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+BatchTransform = Callable[[Tensor, torch.Generator], Tensor]
+
+
+class InMemoryLoader:
+    """Iterable of batches; reshuffles each epoch from (seed, epoch), so a run is reproducible and resumable.
+
+    `transform` (e.g. augmentation) is applied to the first tensor of each batch, per sample, on its device.
+    Under DDP each rank takes a disjoint, equally sized shard of every epoch's permutation.
+    """
+
+    def __init__(
+        self,
+        tensors: Sequence[Tensor],
+        batch_size: int,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        transform: BatchTransform | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        sizes = {len(t) for t in tensors}
+        if len(sizes) != 1:
+            raise ValueError(f"all tensors must have the same length, got {sorted(sizes)}")
+        self.tensors = tuple(tensors)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.transform = transform
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self.batches_done = 0
+        self._resume_at = 0
+
+    @property
+    def num_samples(self) -> int:
+        """Samples this rank sees per epoch (equal on every rank, as DistributedSampler does)."""
+        total = len(self.tensors[0])
+        if self.world_size == 1:
+            return total
+        return total // self.world_size if self.drop_last else -(-total // self.world_size)
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.num_samples, self.batch_size)
+        return full if self.drop_last or rest == 0 else full + 1
+
+    def _epoch_order(self) -> Tensor:
+        """This rank's sample indices for the current epoch."""
+        total = len(self.tensors[0])
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(total, generator=generator)
+        else:
+            order = torch.arange(total)
+        if self.world_size > 1:
+            padded = self.num_samples * self.world_size
+            order = torch.cat([order, order[: padded - total]]) if padded > total else order[:padded]
+            order = order[self.rank :: self.world_size]
+        return order.to(self.tensors[0].device)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        order = self._epoch_order()
+        start, self._resume_at = self._resume_at, 0
+        for index in range(start, len(self)):
+            self.batches_done = index + 1
+            idx = order[index * self.batch_size : (index + 1) * self.batch_size]
+            batch = tuple(t.index_select(0, idx) for t in self.tensors)
+            if self.transform is not None:
+                batch = (self.transform(batch[0], self._batch_generator(index)), *batch[1:])
+            yield batch
+        self.epoch += 1
+        self.batches_done = 0
+
+    def _batch_generator(self, index: int) -> torch.Generator:
+        """Augmentation randomness depends only on (seed, epoch, rank, batch), so a resumed epoch matches."""
+        key = 0
+        for part in (self.seed, self.epoch, self.rank, index):
+            key = (key * 1_000_003 + part) % 2**62
+        return torch.Generator().manual_seed(key)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position in the stream: the epoch and how many of its batches were consumed."""
+        return {"epoch": self.epoch, "batches_done": self.batches_done}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a saved position; the next iteration skips the batches already consumed."""
+        self.epoch = int(state["epoch"])
+        self._resume_at = int(state["batches_done"])

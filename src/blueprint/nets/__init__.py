@@ -1,0 +1,6 @@
+"""Plain torch.nn.Module architectures. Nothing in here imports Lightning, tasks/ or data/."""
+
+from blueprint.nets.cnn import CNN
+from blueprint.nets.mlp import MLP
+
+__all__ = ["CNN", "MLP"]

@@ -1,0 +1,71 @@
+"""Convolutional classifier: Conv -> BatchNorm -> activation -> MaxPool blocks, then a dropout + linear head."""
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from blueprint.nets.activations import Activation, make_activation
+from blueprint.nets.init import InitStrategy, initialize
+from blueprint.nets.shapes import check_equal
+
+
+class CNN(nn.Module):
+    """Each entry of `channels` adds one block that halves the spatial size; global pooling feeds the head."""
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        num_classes: int = 10,
+        channels: Sequence[int] = (32, 64),
+        convs_per_block: int = 1,
+        kernel_size: int = 3,
+        activation: Activation = "relu",
+        batch_norm: bool = True,
+        dropout: float = 0.0,
+        hidden: int = 128,
+        init: InitStrategy = "default",
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if image_size < 2 ** len(channels):
+            raise ValueError(f"image_size {image_size} is too small for {len(channels)} pooling blocks")
+        self.in_channels = in_channels
+        self.image_size = image_size
+        self.out_features = num_classes
+        blocks: list[nn.Module] = []
+        width = in_channels
+        for out in channels:
+            for _ in range(convs_per_block):
+                blocks.append(nn.Conv2d(width, out, kernel_size, padding=kernel_size // 2, bias=not batch_norm))
+                if batch_norm:
+                    blocks.append(nn.BatchNorm2d(out))
+                blocks.append(make_activation(activation))
+                width = out
+            blocks.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*blocks)
+        side = image_size // 2 ** len(channels)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(width * side * side, hidden),
+            make_activation(activation),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+        initialize(self, init, activation)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Per-sample (C, H, W) used for the model summary and graph."""
+        return (self.in_channels, self.image_size, self.image_size)
+
+    def check_input_shape(self, shape: Sequence[int]) -> None:
+        """Channels and image size must match the data exactly."""
+        check_equal("channels", shape[0], self.in_channels, "model.net.init_args.in_channels")
+        check_equal("image size", shape[-1], self.image_size, "model.net.init_args.image_size")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

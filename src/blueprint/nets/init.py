@@ -1,0 +1,40 @@
+"""Weight-initialization strategies (Xavier, Kaiming, orthogonal) applied to every Linear/Conv layer of a net."""
+
+from typing import Literal
+
+from torch import nn
+
+InitStrategy = Literal["default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"]
+
+_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
+
+
+def _nonlinearity(activation: str) -> str:
+    """Kaiming's gain depends on the activation that follows; map ours onto the names torch knows."""
+    return {"leaky_relu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid", "selu": "selu"}.get(activation, "relu")
+
+
+def initialize(module: nn.Module, strategy: str = "default", activation: str = "relu") -> None:
+    """Re-initialize weights in place; biases are zeroed for every non-default strategy."""
+    if strategy == "default":
+        return
+    nonlinearity = _nonlinearity(activation)
+    gain = nn.init.calculate_gain(nonlinearity) if nonlinearity != "selu" else 1.0
+    for layer in module.modules():
+        if not isinstance(layer, _WEIGHTED):
+            continue
+        weight = layer.weight
+        if strategy == "xavier_uniform":
+            nn.init.xavier_uniform_(weight, gain=gain)
+        elif strategy == "xavier_normal":
+            nn.init.xavier_normal_(weight, gain=gain)
+        elif strategy == "kaiming_uniform":
+            nn.init.kaiming_uniform_(weight, nonlinearity=nonlinearity)
+        elif strategy == "kaiming_normal":
+            nn.init.kaiming_normal_(weight, nonlinearity=nonlinearity)
+        elif strategy == "orthogonal":
+            nn.init.orthogonal_(weight, gain=gain)
+        else:
+            raise ValueError(f"unknown init strategy {strategy!r}; choose one of {InitStrategy.__args__}")
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)

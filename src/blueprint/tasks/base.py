@@ -1,0 +1,97 @@
+"""What every task shares: an injected net, optimizer and LR schedule, early shape checks, hparams in TensorBoard."""
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+
+
+def _default_optimizer(params: Any) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=1e-3)
+
+
+class BaseTask(L.LightningModule):
+    """Subclasses set `monitor`/`monitor_mode` and implement `_shared_step(batch, stage)` returning the loss."""
+
+    monitor: str = "val/loss"
+    monitor_mode: str = "min"
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerCallable = _default_optimizer,
+        scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: str = "epoch",
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.scheduler_interval = scheduler_interval
+        input_shape = getattr(net, "input_shape", None)
+        if input_shape is not None:
+            self.example_input_array = torch.zeros(2, *input_shape)
+
+    def drop_unplain_hparams(self) -> None:
+        """Keep hparams loadable with weights_only=True: modules/callables given in Python are not saved."""
+        for key in ("net", "optimizer", "scheduler"):
+            if key in self.hparams and not isinstance(self.hparams[key], dict | str | None):
+                del self.hparams[key]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def setup(self, stage: str) -> None:
+        self.check_compatible(getattr(self.trainer, "datamodule", None))
+
+    def check_compatible(self, datamodule: Any) -> None:
+        """Fail before the first step when the data and the net disagree on shapes (the CLI calls it even earlier)."""
+        data_shape = getattr(datamodule, "input_shape", None)
+        if data_shape and hasattr(self.net, "check_input_shape"):
+            self.net.check_input_shape(tuple(data_shape))
+        self.check_data(datamodule)
+
+    def check_data(self, datamodule: Any) -> None:
+        """Task-specific compatibility checks (number of classes, ...)."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def on_train_start(self) -> None:
+        """Register hparams with the metric that summarizes the run, shown in TensorBoard's HPARAMS tab."""
+        if self.logger is not None:
+            self.logger.log_hyperparams(self.hparams, {"hp_metric": float("nan")})
+
+    def on_validation_epoch_end(self) -> None:
+        value = self.trainer.callback_metrics.get(self.monitor)
+        if value is not None and not self.trainer.sanity_checking:
+            self.log("hp_metric", value, sync_dist=True)
+
+    def _build_scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
+        """Schedules that need the run length (OneCycleLR without total_steps) get it from the trainer."""
+        assert self.scheduler is not None
+        try:
+            return self.scheduler(optimizer)
+        except ValueError as err:
+            if "total_steps" not in str(err):
+                raise
+            return self.scheduler(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer(self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        scheduler = self._build_scheduler(optimizer)
+        config = {"scheduler": scheduler, "interval": self.scheduler_interval, "monitor": self.monitor}
+        return {"optimizer": optimizer, "lr_scheduler": config}

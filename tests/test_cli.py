@@ -1,0 +1,78 @@
+"""The real CLI, in-process: configs run, fit -> test round-trips, checkpoints reload, logs hold the expected tags."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from blueprint.tasks import ClassificationTask
+from tests.conftest import CONFIGS, config, run_cli
+
+EXPERIMENTS = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_config_runs_fast_dev_run(name: str, tmp_path: Path) -> None:
+    cli = run_cli("fit", "-c", config(name), "--trainer.fast_dev_run=true")
+    assert cli.trainer.state.finished
+    assert cli.trainer.global_step == 1
+    assert torch.isfinite(cli.trainer.callback_metrics["test/loss"])  # test after fit ran on the fresh weights
+    assert not (CONFIGS.parent / "logs" / "lightning_logs").exists()
+
+
+def test_mlp_accuracy_floor_after_short_fit(trained_mlp) -> None:
+    """Four epochs of the MLP already classify the held-out embedded digits well."""
+    assert trained_mlp.trainer.callback_metrics["test/acc"] >= 0.90
+
+
+def test_fit_then_test_reproduces_test_metrics(trained_mlp) -> None:
+    fit_acc = float(trained_mlp.trainer.callback_metrics["test/acc"])
+    best = trained_mlp.trainer.checkpoint_callback.best_model_path
+    assert Path(best).is_file() and Path(best).parent.name == "checkpoints"
+    assert (Path(best).parent / "last.ckpt").is_file()
+    cli = run_cli("test", "-c", config("mnist_mlp.yaml"), f"--ckpt_path={best}", "--trainer.logger=false")
+    assert float(cli.trainer.callback_metrics["test/acc"]) == pytest.approx(fit_acc, abs=1e-6)
+
+
+def test_checkpoint_rebuilds_model_with_weights_only(trained_mlp) -> None:
+    best = trained_mlp.trainer.checkpoint_callback.best_model_path
+    raw = torch.load(best, weights_only=True, map_location="cpu")  # plain hparams only: no pickled objects
+    assert raw["hyper_parameters"]["net"]["class_path"] == "blueprint.nets.MLP"
+    model = ClassificationTask.load_from_checkpoint(best, weights_only=True, map_location="cpu")
+    original = trained_mlp.model.cpu()
+    for key, value in original.state_dict().items():
+        assert torch.equal(value, model.state_dict()[key]), key
+    batch = torch.randn(3, 1, 28, 28)
+    model.eval(), original.eval()
+    assert torch.allclose(model(batch), original(batch))
+
+
+def test_tensorboard_holds_expected_tags(trained_mlp) -> None:
+    log_dir = Path(trained_mlp.trainer.logger.log_dir)
+    events = EventAccumulator(str(log_dir), size_guidance={"tensors": 0, "scalars": 0}).Reload()
+    scalars = set(events.Tags()["scalars"])
+    expected = {"train/loss", "train/acc", "val/loss", "val/acc", "val/f1", "test/acc", "hp_metric", "lr-AdamW"}
+    assert expected <= scalars, expected - scalars
+    assert events.Graph() is not None  # the model graph (log_graph with example_input_array)
+    hparams = (
+        [tag for tag in events.summary_metadata if "hparams" in tag] if hasattr(events, "summary_metadata") else []
+    )
+    assert hparams or (log_dir / "hparams.yaml").is_file()
+    assert len(events.Scalars("val/acc")) == 4
+
+
+def test_predict_returns_class_probabilities(trained_mlp) -> None:
+    best = trained_mlp.trainer.checkpoint_callback.best_model_path
+    cli = run_cli("predict", "-c", config("mnist_mlp.yaml"), f"--ckpt_path={best}", "--trainer.logger=false")
+    assert cli.trainer.predict_loop.predictions is not None
+
+
+def test_print_config_and_multiple_config_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    override = tmp_path / "override.yaml"
+    override.write_text("trainer:\n  max_epochs: 3\n")
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "-c", config("mnist_mlp.yaml"), "-c", str(override), "--print_config")
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "max_epochs: 3" in printed and "seed_everything: 42" in printed
