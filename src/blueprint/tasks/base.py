@@ -24,9 +24,12 @@ class BaseTask(L.LightningModule):
         optimizer: OptimizerCallable = _default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: str = "epoch",
+        loss: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.net = net
+        self.loss_fn = loss if loss is not None else self.default_loss()
+        self.check_loss(self.loss_fn)
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
@@ -34,9 +37,16 @@ class BaseTask(L.LightningModule):
         if input_shape is not None:
             self.example_input_array = torch.zeros(2, *input_shape)
 
+    def default_loss(self) -> nn.Module:
+        """The loss used when the config names none."""
+        raise NotImplementedError
+
+    def check_loss(self, loss: nn.Module) -> None:
+        """Raise UserError before training when `loss` does not fit this task (e.g. MSE on class indices)."""
+
     def drop_unplain_hparams(self) -> None:
         """Keep hparams loadable with weights_only=True: modules/callables given in Python are not saved."""
-        for key in ("net", "optimizer", "scheduler"):
+        for key in ("net", "optimizer", "scheduler", "loss"):
             if key in self.hparams and not isinstance(self.hparams[key], dict | str | None):
                 del self.hparams[key]
 

@@ -13,6 +13,9 @@ from blueprint.errors import UserError
 from blueprint.tasks.base import BaseTask, _default_optimizer
 
 
+FITTING_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.KLDivLoss)
+
+
 class ClassificationTask(BaseTask):
     """Multiclass classifier; `predict` returns class probabilities."""
 
@@ -25,14 +28,15 @@ class ClassificationTask(BaseTask):
         optimizer: OptimizerCallable = _default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: str = "epoch",
+        loss: nn.Module | None = None,
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__(net, optimizer, scheduler, scheduler_interval)
         if not 0.0 <= label_smoothing < 1.0:
             raise UserError(f"model.label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
+        super().__init__(net, optimizer, scheduler, scheduler_interval, loss)
         self.save_hyperparameters()
         self.drop_unplain_hparams()
-        self.label_smoothing = label_smoothing
         self.num_classes = int(getattr(net, "out_features", 0))
         if self.num_classes < 2:
             raise UserError(f"the net has {self.num_classes} outputs; a classifier needs at least 2")
@@ -45,6 +49,26 @@ class ClassificationTask(BaseTask):
         for stage in ("train", "val", "test"):  # one collection per stage, so metric states never mix
             setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
 
+    def default_loss(self) -> nn.Module:
+        return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
+
+    def check_loss(self, loss: nn.Module) -> None:
+        if not isinstance(loss, FITTING_LOSSES):
+            names = ", ".join(cls.__name__ for cls in FITTING_LOSSES)
+            raise UserError(
+                f"model.loss {type(loss).__name__} does not fit multiclass classification (logits vs class "
+                f"indices); use one of {names}"
+            )
+
+    def compute_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """CrossEntropy takes logits; NLL and KLDiv take log-probabilities (KLDiv against one-hot targets)."""
+        if isinstance(self.loss_fn, nn.CrossEntropyLoss):
+            return self.loss_fn(logits, targets)
+        log_probs = F.log_softmax(logits, dim=-1)
+        if isinstance(self.loss_fn, nn.KLDivLoss):
+            return self.loss_fn(log_probs, F.one_hot(targets, logits.shape[-1]).to(log_probs.dtype))
+        return self.loss_fn(log_probs, targets)
+
     def check_data(self, datamodule: Any) -> None:
         classes = getattr(datamodule, "num_classes", None)
         if classes is not None and classes != self.num_classes:
@@ -56,7 +80,7 @@ class ClassificationTask(BaseTask):
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
         inputs, targets = batch[0], batch[1]
         logits = self(inputs)
-        loss = F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
+        loss = self.compute_loss(logits, targets)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits.detach(), targets)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
