@@ -12,7 +12,6 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from blueprint.errors import UserError
 from blueprint.tasks.base import BaseTask, _default_optimizer
 
-
 FITTING_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.KLDivLoss)
 
 
