@@ -1,6 +1,6 @@
 """Shared DataModule machinery: tensors per split, placed once on the training device, served by InMemoryLoader."""
 
-from typing import Any
+from typing import Any, TypedDict
 
 import lightning as L
 import torch
@@ -10,6 +10,13 @@ from blueprint.data.loader import BatchTransform, InMemoryLoader
 from blueprint.errors import UserError
 
 Split = tuple[Tensor, ...]
+
+
+class Ranks(TypedDict):
+    """This process's place under DDP, passed to InMemoryLoader as keyword arguments."""
+
+    rank: int
+    world_size: int
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -58,7 +65,7 @@ class InMemoryDataModule(L.LightningDataModule):
             self._on_device[name] = cached
         return cached
 
-    def _ranks(self) -> dict[str, int]:
+    def _ranks(self) -> Ranks:
         trainer = self.trainer
         if trainer is None:
             return {"rank": 0, "world_size": 1}
