@@ -1,5 +1,6 @@
 """The `blueprint` command: LightningCLI with fit/validate/test/predict, composable -c configs and clear errors."""
 
+import os
 import sys
 from typing import Any
 
@@ -88,7 +89,9 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> BlueprintCLI:
 
 
 def main() -> None:
-    """Console script `blueprint`."""
+    """Console script `blueprint`; class_path can also name modules under the working directory (e.g. examples/)."""
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # appended, as a fallback: it never shadows installed packages
     cli_main()
 
 
