@@ -20,6 +20,7 @@ FAST = [
     "--trainer.limit_test_batches=1",
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
+    "--data.init_args.eval_batch_size=128",
 ]
 # A file shown in a guide: a line "`examples/...`:" then a fenced block holding the whole file.
 FILE_BLOCK = re.compile(r"^`(examples/[^`]+)`:\n+```[a-z]*\n(.*?)^```$", re.S | re.M)
