@@ -1,4 +1,4 @@
-"""`blueprint predict` for frame prediction: predicted frames as .npy (public Moving MNIST layout) + a PNG per sequence."""
+"""`blueprint predict` for frame prediction: frames as .npy (public Moving MNIST layout) and a PNG per sequence."""
 
 from pathlib import Path
 from typing import Any
