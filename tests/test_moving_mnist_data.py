@@ -43,7 +43,7 @@ def test_a_single_digit_is_never_clipped() -> None:
 def test_batches_have_the_requested_shapes(small_data: MovingMNISTDataModule) -> None:
     inputs, targets = next(iter(small_data.train_dataloader()))
     assert inputs.shape == (4, 4, 1, 32, 32) and targets.shape == (4, 3, 1, 32, 32)
-    assert inputs.dtype == torch.float32 and 0 <= inputs.min() and inputs.max() <= 1 and inputs.max() > 0.5
+    assert inputs.dtype == torch.float32 and inputs.min() >= 0 and inputs.max() <= 1 and inputs.max() > 0.5
     val_inputs, val_targets = next(iter(small_data.val_dataloader()))
     assert val_inputs.shape == (4, 4, 1, 32, 32) and val_targets.shape == (4, 3, 1, 32, 32)
     assert len(small_data.splits["test"][0]) == 5

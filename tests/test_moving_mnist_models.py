@@ -1,4 +1,4 @@
-"""Frame prediction end to end: both nets' shapes, a short fit that learns, frame grids in TensorBoard, predict files."""
+"""Frame prediction end to end: net shapes, a short fit that learns, frame grids in TensorBoard, predict files."""
 
 from pathlib import Path
 
