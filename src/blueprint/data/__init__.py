@@ -2,5 +2,6 @@
 
 from blueprint.data.loader import InMemoryLoader
 from blueprint.data.mnist import MNISTDataModule
+from blueprint.data.tabular import TabularDataModule
 
-__all__ = ["InMemoryLoader", "MNISTDataModule"]
+__all__ = ["InMemoryLoader", "MNISTDataModule", "TabularDataModule"]
