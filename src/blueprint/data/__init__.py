@@ -1,7 +1,8 @@
 """LightningDataModules and the in-memory batch loader."""
 
+from blueprint.data.cifar10 import CIFAR10DataModule
 from blueprint.data.loader import InMemoryLoader
 from blueprint.data.mnist import MNISTDataModule
 from blueprint.data.tabular import TabularDataModule
 
-__all__ = ["InMemoryLoader", "MNISTDataModule", "TabularDataModule"]
+__all__ = ["CIFAR10DataModule", "InMemoryLoader", "MNISTDataModule", "TabularDataModule"]

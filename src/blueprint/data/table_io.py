@@ -116,11 +116,8 @@ def to_table(
     target_required: bool = True,
 ) -> Table:
     """Validate columns and encode the target; `classes` from training fixes the label order for later files."""
-    if target not in frame.columns:
-        if target_required:
-            raise UserError(
-                f"{origin}: no target column {target!r} (data.target); the columns are {list(frame.columns)}"
-            )
+    if target not in frame.columns and target_required:
+        raise UserError(f"{origin}: no target column {target!r} (data.target); the columns are {list(frame.columns)}")
     names = list(features) if features else [c for c in frame.columns if c != target]
     absent = [n for n in names if n not in frame.columns]
     if absent:

@@ -41,8 +41,10 @@ class TabularDataModule(InMemoryDataModule):
         if csv is not None and not target:
             raise UserError(f"data.csv {csv!r} needs data.target: the name of the column to predict")
         if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-            raise UserError(f"data.val_fraction {val_fraction} and data.test_fraction {test_fraction} must be in "
-                            "(0, 1) and sum to less than 1")
+            raise UserError(
+                f"data.val_fraction {val_fraction} and data.test_fraction {test_fraction} must be in "
+                "(0, 1) and sum to less than 1"
+            )
         self.source, self.csv, self.target, self.features = source, csv, target, features
         self.task, self.predict_csv, self.standardize = task, predict_csv, standardize
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
@@ -115,8 +117,15 @@ class TabularDataModule(InMemoryDataModule):
         table = self.table()
         target = self.target or "target"
         frame = read_csv(self.predict_csv)
-        new = to_table(frame, f"CSV file {self.predict_csv!r}", target, table.feature_names, self.task,
-                       classes=table.classes, target_required=False)
+        new = to_table(
+            frame,
+            f"CSV file {self.predict_csv!r}",
+            target,
+            table.feature_names,
+            self.task,
+            classes=table.classes,
+            target_required=False,
+        )
         dtype = torch.int64 if table.classes is not None else torch.float32
         y = torch.from_numpy(new.target) if new.target is not None else torch.zeros(len(new.rows), dtype=dtype)
         return torch.from_numpy(new.features), y, torch.from_numpy(new.rows)
