@@ -127,8 +127,8 @@ class TabularDataModule(InMemoryDataModule):
             target_required=False,
         )
         dtype = torch.int64 if table.classes is not None else torch.float32
-        y = torch.from_numpy(new.target) if new.target is not None else torch.zeros(len(new.rows), dtype=dtype)
-        return torch.from_numpy(new.features), y, torch.from_numpy(new.rows)
+        y = torch.tensor(new.target) if new.target is not None else torch.zeros(len(new.rows), dtype=dtype)
+        return torch.tensor(new.features), y, torch.tensor(new.rows)
 
     def _scaled(self) -> dict[str, Split]:
         if not self.standardize or self.scaler is None:
