@@ -85,6 +85,7 @@ class _Snapshots(L.Callback):
         self._take(pl_module)
 
 
+@pytest.mark.slow
 def test_freeze_backbone_trains_only_the_head_until_unfreeze_epoch(tmp_path: Path, monkeypatch) -> None:
     make_cifar10(tmp_path / "data", monkeypatch, per_batch=40, n_test=30)
     dm = CIFAR10DataModule(data_dir=str(tmp_path / "data"), val_size=50, batch_size=8)
