@@ -8,7 +8,9 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from blueprint.errors import UserError
+from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
+from blueprint.errors import TrainingStopped, UserError
+from blueprint.preflight import check_before_run, prepare_config
 
 PROGRESS_REFRESH_STEPS = 20
 
@@ -28,6 +30,11 @@ class BlueprintCLI(LightningCLI):
             help="After fit, evaluate the best checkpoint on the test split (fit subcommand only).",
         )
 
+    def before_instantiate_classes(self) -> None:
+        """Resolve `--ckpt_path last` (or fail clearly) and check the log dir before anything is built."""
+        if self.subcommand is not None:
+            prepare_config(self.config[self.subcommand], self.subcommand, self.save_config_kwargs)
+
     def instantiate_classes(self) -> None:
         """Errors raised while building model/data/trainer from config surface as one clean line."""
         try:
@@ -41,6 +48,7 @@ class BlueprintCLI(LightningCLI):
         has_bar = any(isinstance(c, ProgressBar) for c in [*configured, *callbacks])
         if config.get("enable_progress_bar") is not False and not has_bar:
             callbacks = [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS)]
+        callbacks = [*callbacks, *fault_tolerance_callbacks()]
         return super()._instantiate_trainer(config, callbacks)
 
     def _check_compatible(self) -> None:
@@ -48,6 +56,7 @@ class BlueprintCLI(LightningCLI):
         check = getattr(self.model, "check_compatible", None)
         if check is not None:
             check(self.datamodule)
+        check_before_run(self.config[self.subcommand], self.model)
 
     before_fit = before_validate = before_test = before_predict = _check_compatible
 
@@ -85,6 +94,9 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> BlueprintCLI:
     except (UserError, MisconfigurationException) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except TrainingStopped as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def main() -> None:
