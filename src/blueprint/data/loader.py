@@ -73,16 +73,18 @@ class InMemoryLoader:
         return order.to(self.tensors[0].device)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        """Each call starts the next epoch (even if the last one was cut short), or the restored position once."""
+        """Each started pass is the next epoch (even if the last one was cut short), or the restored position once.
+
+        The bookkeeping runs at the first batch, so an `iter()` that is never consumed (Lightning's iterable check)
+        does not count as an epoch.
+        """
         if self._resume_at is not None:
             start, self._resume_at = self._resume_at, None
         else:
             start, self.epoch = 0, self.epoch + int(self._started)
         self._started = True
         self.batches_done = start
-        return self._batches(self._epoch_order(), self.epoch, start)
-
-    def _batches(self, order: Tensor, epoch: int, start: int) -> Iterator[tuple[Tensor, ...]]:
+        epoch, order = self.epoch, self._epoch_order()
         for index in range(start, len(self)):
             self.batches_done = index + 1
             idx = order[index * self.batch_size : (index + 1) * self.batch_size]

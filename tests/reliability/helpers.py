@@ -1,0 +1,57 @@
+"""Small pieces the reliability tests share: a tiny fast run of configs/mnist_mlp.yaml and test-only callbacks."""
+
+import os
+import signal
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from tests.conftest import config
+
+STEPS_PER_EPOCH = 5
+
+
+def tiny_args(*extra: str, epochs: int = 3) -> list[str]:
+    """mnist_mlp with a small net and 5 batches an epoch; dropout and augmentation stay on (they use RNG)."""
+    return [
+        "-c",
+        config("mnist_mlp.yaml"),
+        "--model.init_args.net.init_args.hidden=[32]",
+        "--data.init_args.batch_size=32",
+        f"--trainer.max_epochs={epochs}",
+        f"--trainer.limit_train_batches={STEPS_PER_EPOCH}",
+        "--trainer.limit_val_batches=1",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--trainer.logger.init_args.log_graph=false",
+        "--test_after_fit=false",
+        *extra,
+    ]
+
+
+def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+def versions(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "logs" / "mnist_mlp").glob("version_*"))
+
+
+class SignalAtStep(Callback):
+    """Sends a signal to this process after the given optimizer step, as a scheduler or Ctrl+C would."""
+
+    def __init__(self, step: int, signum: int = int(signal.SIGTERM)) -> None:
+        self.step = step
+        self.signum = signum
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
