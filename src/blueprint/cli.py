@@ -1,7 +1,7 @@
 """The `blueprint` command: LightningCLI with fit/validate/test/predict, composable -c configs and clear errors."""
 
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
@@ -13,6 +13,13 @@ from blueprint.errors import TrainingStopped, UserError
 from blueprint.preflight import check_before_run, prepare_config
 
 PROGRESS_REFRESH_STEPS = 20
+
+
+class OneLineErrorParser(LightningArgumentParser):
+    """jsonargparse reports bad values over several indented lines; keep the `error:` line whole, on one line."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        super().error(" ".join(message.split()), ex)
 
 
 class BlueprintCLI(LightningCLI):
@@ -30,10 +37,12 @@ class BlueprintCLI(LightningCLI):
             help="After fit, evaluate the best checkpoint on the test split (fit subcommand only).",
         )
 
-    def before_instantiate_classes(self) -> None:
-        """Resolve `--ckpt_path last` (or fail clearly) and check the log dir before anything is built."""
-        if self.subcommand is not None:
-            prepare_config(self.config[self.subcommand], self.subcommand, self.save_config_kwargs)
+    def _parse_ckpt_path(self) -> None:
+        """Before Lightning reads hparams from `--ckpt_path`: resolve `last`, refuse unsafe or foreign checkpoints."""
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            prepare_config(self.config[subcommand], subcommand, self.save_config_kwargs)
+        super()._parse_ckpt_path()
 
     def instantiate_classes(self) -> None:
         """Errors raised while building model/data/trainer from config surface as one clean line."""
@@ -56,7 +65,7 @@ class BlueprintCLI(LightningCLI):
         check = getattr(self.model, "check_compatible", None)
         if check is not None:
             check(self.datamodule)
-        check_before_run(self.config[self.subcommand], self.model)
+        check_before_run(self.config[self.subcommand], self.model, self.datamodule)
 
     before_fit = before_validate = before_test = before_predict = _check_compatible
 
@@ -88,6 +97,7 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> BlueprintCLI:
             subclass_mode_model=True,
             subclass_mode_data=True,
             auto_configure_optimizers=False,
+            parser_class=OneLineErrorParser,
             args=args,
             run=run,
         )

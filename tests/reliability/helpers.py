@@ -55,3 +55,26 @@ class SignalAtStep(Callback):
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signum)
+
+
+class PoisonWeightsAtStep(Callback):
+    """Fills the first weight matrix with NaN before the given step, so that step's loss is non-finite."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                next(pl_module.parameters()).fill_(float("nan"))
+
+
+def callback_option(name: str, **init_args: int) -> str:
+    """CLI option appending one of the callbacks above to the config's trainer.callbacks."""
+    args = ", ".join(f'"{key}": {value}' for key, value in init_args.items())
+    return f'--trainer.callbacks+={{"class_path": "tests.reliability.helpers.{name}", "init_args": {{{args}}}}}'
+
+
+def snapshot(root: Path) -> dict[Path, tuple[int, bytes]]:
+    """Every file under root with its mtime and content, to prove nothing was overwritten."""
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file()}

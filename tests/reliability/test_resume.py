@@ -5,13 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.reliability.helpers import assert_same_weights, tiny_args, versions, weights
-
-
-def signal_at(step: int, signum: int = 15) -> str:
-    """CLI option adding a callback that signals this process after `step` optimizer steps."""
-    target = "tests.reliability.helpers.SignalAtStep"
-    return f'--trainer.callbacks+={{"class_path": "{target}", "init_args": {{"step": {step}, "signum": {signum}}}}}'
+from tests.reliability.helpers import assert_same_weights, callback_option, tiny_args, versions, weights
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +26,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
 )
 def test_resume_after_a_signal_is_exact(uninterrupted: dict, tmp_path: Path, step: int, signum: int, code: int) -> None:
     with pytest.raises(SystemExit) as stopped:
-        run_cli("fit", *tiny_args(signal_at(step, signum)))
+        run_cli("fit", *tiny_args(callback_option("SignalAtStep", step=step, signum=signum)))
     assert stopped.value.code == code
     last = tmp_path / "logs/mnist_mlp/version_0/checkpoints/last.ckpt"
     assert last.is_file()
