@@ -63,7 +63,7 @@ class StopOnSignal(Callback):
         if not _any_rank(trainer, self.received is not None):
             return
         path = last_checkpoint_path(trainer)
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # full state: optimizer, loops, loader position, RNG
         signum = self.received or signal.SIGTERM
         rank_zero_info(
             f"{signal.Signals(signum).name} received: saved {path} at step {trainer.global_step}; "
