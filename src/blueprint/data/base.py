@@ -82,7 +82,17 @@ class InMemoryDataModule(L.LightningDataModule):
                 transform=self.train_transform(),
                 **self._ranks(),
             )
+            self._train_loader.consumed = self._batches_trained
         return self._train_loader
+
+    def _batches_trained(self) -> int:
+        """Batches of this epoch the trainer has finished (its loop fetches one ahead); the loader's count if idle."""
+        assert self._train_loader is not None
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return self._train_loader.batches_done
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return len(self._train_loader) if done >= trainer.num_training_batches else done
 
     def _eval_loader(self, name: str) -> InMemoryLoader:
         return InMemoryLoader(self._split(name), self.eval_batch_size, **self._ranks())
