@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,8 +152,8 @@ class Workload:
     def cli_fit(self, precision: str, epochs: int) -> Run:
         """(c): the real `blueprint fit` in-process, in a temp dir, with a SamplesPerSecond timer appended."""
         args = ["fit", "-c", str(self.config), f"--trainer.max_epochs={epochs}", f"--trainer.precision={precision}"]
-        timer = '{"class_path": "blueprint.callbacks.SamplesPerSecond", "init_args": {"log": false}}'
-        args += ["--test_after_fit=false", *self.fit_args, f"--trainer.callbacks+={timer}"]  # a timer that logs nothing
+        clock = '{"class_path": "blueprint.callbacks.SamplesPerSecond", "init_args": {"log": false}}'
+        args += ["--test_after_fit=false", *self.fit_args, f"--trainer.callbacks+={clock}"]  # a timer that logs nothing
         if self.limit:
             args += [f"--trainer.limit_train_batches={self.limit}", f"--trainer.limit_val_batches={self.limit}"]
         cwd, captured = os.getcwd(), io.StringIO()  # the progress bar draws into `captured`, not the terminal
@@ -221,7 +222,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")
     configs = [Path(c) if Path(c).is_absolute() else REPO / c for c in args.configs]
     for missing in [c for c in configs if not c.is_file()]:
         print(f"skipping {missing}: no such config")
@@ -236,8 +239,11 @@ def main(argv: list[str] | None = None) -> Path:
                 run = workloads[config].run(variant, precision, args.epochs)
                 results[(config, precision, threads, variant)].add(run)
             print(f"repeat {repeat + 1}/{args.repeats} {config.stem} {precision} threads={threads} done", flush=True)
+    delivery = {}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        delivery[threads] = loader_delivery(args.repeats)
     torch.set_num_threads(threads_before)
-    delivery = loader_delivery(args.repeats)
     text = render(results, delivery, args, sys.argv[1:] if argv is None else argv)
     print(text)
     out = Path(args.out)

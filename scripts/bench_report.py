@@ -45,7 +45,7 @@ def _ratio(top, bottom) -> str:
     return f"{top.best / bottom.best:.2f} / {top.median / bottom.median:.2f} / {top.best_cpu / bottom.best_cpu:.2f}"
 
 
-def render(results: dict, delivery: dict[str, float], args: argparse.Namespace, argv: list[str]) -> str:
+def render(results: dict, delivery: dict[int, dict[str, float]], args: argparse.Namespace, argv: list[str]) -> str:
     """The whole report; `results` maps (config, precision, threads, variant) to a bench.Result."""
     settings = sorted({key[:3] for key in results}, key=lambda s: (s[0].stem, s[1], s[2]))
     lines = [
@@ -88,12 +88,13 @@ def render(results: dict, delivery: dict[str, float], args: argparse.Namespace, 
         "",
         "## Batch delivery on MNIST-shaped batches (64 x 1 x 28 x 28, shuffled, no model)",
         "",
-        "| loader | ms/batch (min) | speed-up |",
-        "|---|---:|---:|",
+        "| threads | loader | ms/batch (min) | speed-up |",
+        "|---|---|---:|---:|",
     ]
-    slowest = max(delivery.values())
-    for name, seconds in delivery.items():
-        lines.append(f"| {name} | {seconds * 1e3:.3f} | {slowest / seconds:.1f}x |")
+    for threads, per_batch in delivery.items():
+        slowest = max(per_batch.values())
+        for name, seconds in per_batch.items():
+            lines.append(f"| {threads} | {name} | {seconds * 1e3:.3f} | {slowest / seconds:.1f}x |")
     return "\n".join(lines) + "\n"
 
 
