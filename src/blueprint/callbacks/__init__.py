@@ -1,1 +1,5 @@
 """Lightning callbacks that no single task owns."""
+
+from blueprint.callbacks.throughput import SamplesPerSecond
+
+__all__ = ["SamplesPerSecond"]
