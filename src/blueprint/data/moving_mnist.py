@@ -79,6 +79,8 @@ def load_public_npy(path: str, frames: int, frame_size: int) -> Tensor:
 class MovingMNISTDataModule(InMemoryDataModule):
     """Moving MNIST generated from the embedded digits; val/test use only held-out digits and are fixed by seed."""
 
+    _train_loader: FrameLoader | None  # this module's train_dataloader only ever builds FrameLoaders
+
     def __init__(
         self,
         frame_size: int = 64,
