@@ -154,6 +154,7 @@ class MovingMNISTDataModule(InMemoryDataModule):
                 self._split("train"), self.batch_size, self.input_frames, drop_last=True, seed=self.seed,
                 transform=render, **self._ranks(),
             )  # fmt: skip
+            self._train_loader.consumed = self._batches_trained  # resume at the batch the trainer finished
         return self._train_loader
 
     def _eval_loader(self, name: str) -> FrameLoader:
