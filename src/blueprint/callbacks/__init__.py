@@ -1,1 +1,6 @@
 """Lightning callbacks that no single task owns."""
+
+from blueprint.callbacks.grad_norm import GradNormMonitor
+from blueprint.callbacks.lr_finder import LRFinder
+
+__all__ = ["GradNormMonitor", "LRFinder"]
