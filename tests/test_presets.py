@@ -32,9 +32,7 @@ def test_overfit_preset_drives_training_loss_near_zero() -> None:
     assert float(cli.trainer.callback_metrics["train/acc"]) == 1.0
 
 
-def test_lr_find_preset_saves_plot_logs_it_and_prints_suggestion(
-    tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_lr_find_preset_saves_plot_logs_it_and_prints_suggestion(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     short = yaml.safe_load(Path(preset("lr_find")).read_text())
     short["trainer"]["callbacks+"][0]["init_args"]["num_training_steps"] = 30
     short_preset = tmp_path / "lr_find_short.yaml"
