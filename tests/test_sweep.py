@@ -1,4 +1,4 @@
-"""scripts/sweep.py: three tiny real trials, pruning reports, a printed table, TensorBoard hparams, a usable best config."""
+"""scripts/sweep.py: 3 tiny real trials, pruning reports, a table, TensorBoard hparams, a best config that fits."""
 
 from pathlib import Path
 
