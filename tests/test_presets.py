@@ -1,5 +1,6 @@
 """Presets stacked with a second -c: each does what its file says and keeps the experiment's own callbacks."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from blueprint.callbacks import LRFinder
+from blueprint.callbacks.lr_finder import steepest_descent_lr
 from tests.conftest import CONFIGS, config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
 
@@ -83,3 +85,10 @@ def test_early_stopping_preset_stops_a_run_that_does_not_improve() -> None:
     kinds = {type(c) for c in cli.trainer.callbacks}
     assert {ModelCheckpoint, LearningRateMonitor, EarlyStopping} <= kinds
     assert cli.trainer.current_epoch == 4 and cli.trainer.early_stopping_callback.stopped_epoch == 3
+
+
+def test_lr_suggestion_is_the_steepest_fall_per_decade() -> None:
+    """A loss that falls fastest around 10^-2.5 (with a noisy low-LR start) is read as ~3e-3."""
+    lrs = [10 ** (-6 + 6 * i / 99) for i in range(100)]
+    losses = [3.3 - 1.5 / (1 + math.exp(-2 * (math.log10(lr) + 2.5))) + 0.01 * (-1) ** i for i, lr in enumerate(lrs)]
+    assert steepest_descent_lr(lrs, losses) == pytest.approx(10**-2.5, rel=0.3)
