@@ -8,6 +8,8 @@ QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=
 TINY_NET = {
     "mnist_mlp.yaml": ["--model.init_args.net.init_args.hidden=[32]"],
     "mnist_cnn.yaml": ["--model.init_args.net.init_args.channels=[4]", "--model.init_args.net.init_args.hidden=16"],
+    "tabular_mlp_binary.yaml": ["--model.init_args.net.init_args.hidden=[16]"],
+    "tabular_mlp_regression.yaml": ["--model.init_args.net.init_args.hidden=[16]"],
 }
 
 

@@ -8,12 +8,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from blueprint.tasks import ClassificationTask
 from tests.conftest import CONFIGS, config, run_cli
+from tests.fake_datasets import install_for_config
 
 EXPERIMENTS = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_every_config_runs_fast_dev_run(name: str, tmp_path: Path) -> None:
+def test_every_config_runs_fast_dev_run(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install_for_config(CONFIGS / name, tmp_path / "data", monkeypatch)  # torchvision configs read tiny native files
     cli = run_cli("fit", "-c", config(name), "--trainer.fast_dev_run=true")
     assert cli.trainer.state.finished
     assert cli.trainer.global_step == 1

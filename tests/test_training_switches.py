@@ -1,6 +1,7 @@
 """Every loss, optimizer, activation, init and gradient switch trains a few steps through the real CLI."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,36 +15,51 @@ from tests.fast import fast_args, fit, losses
 LOSS = "--model.init_args.loss."
 OPT = "--model.init_args.optimizer."
 
-# (loss class_path, init_args): extend with the tasks that add BCE / MSE / L1 / SmoothL1.
+# (experiment, loss class_path, init_args): one row per loss each task accepts.
 VALID_LOSSES = [
-    ("torch.nn.CrossEntropyLoss", {}),
-    ("torch.nn.CrossEntropyLoss", {"label_smoothing": 0.1}),
-    ("torch.nn.NLLLoss", {}),
-    ("torch.nn.KLDivLoss", {"reduction": "batchmean"}),
+    ("mnist_mlp.yaml", "torch.nn.CrossEntropyLoss", {}),
+    ("mnist_mlp.yaml", "torch.nn.CrossEntropyLoss", {"label_smoothing": 0.1}),
+    ("mnist_mlp.yaml", "torch.nn.NLLLoss", {}),
+    ("mnist_mlp.yaml", "torch.nn.KLDivLoss", {"reduction": "batchmean"}),
+    ("tabular_mlp_binary.yaml", "torch.nn.BCEWithLogitsLoss", {}),
+    ("tabular_mlp_regression.yaml", "torch.nn.MSELoss", {}),
+    ("tabular_mlp_regression.yaml", "torch.nn.L1Loss", {}),
+    ("tabular_mlp_regression.yaml", "torch.nn.SmoothL1Loss", {"beta": 0.5}),
 ]
-WRONG_LOSSES = ["torch.nn.MSELoss", "torch.nn.BCEWithLogitsLoss", "torch.nn.L1Loss"]
+# (experiment, loss that does not fit its task)
+WRONG_LOSSES = [
+    ("mnist_mlp.yaml", "torch.nn.MSELoss"),
+    ("mnist_mlp.yaml", "torch.nn.BCEWithLogitsLoss"),
+    ("tabular_mlp_binary.yaml", "torch.nn.CrossEntropyLoss"),
+    ("tabular_mlp_regression.yaml", "torch.nn.CrossEntropyLoss"),
+]
 
 
 def _loss_args(class_path: str, init_args: dict) -> list[str]:
     return [f"{LOSS}class_path={class_path}", *(f"{LOSS}init_args.{k}={v}" for k, v in init_args.items())]
 
 
-@pytest.mark.parametrize(("class_path", "init_args"), VALID_LOSSES, ids=lambda v: str(v).rsplit(".", 1)[-1])
-def test_valid_loss_trains(class_path: str, init_args: dict) -> None:
-    cli = fit(*_loss_args(class_path, init_args), steps=3)
+def _id(value: object) -> str:
+    return str(value).rsplit(".", 1)[-1].removesuffix("yaml").removesuffix(".") if value != {} else "default"
+
+
+@pytest.mark.parametrize(("name", "class_path", "init_args"), VALID_LOSSES, ids=_id)
+def test_valid_loss_trains(name: str, class_path: str, init_args: dict) -> None:
+    cli = fit(*_loss_args(class_path, init_args), steps=3, name=name)
     loss_fn = cli.model.loss_fn
     assert type(loss_fn).__name__ == class_path.rsplit(".", 1)[-1]
     assert all(getattr(loss_fn, k) == v for k, v in init_args.items())
     assert all(math.isfinite(v) for v in losses(cli)) and len(losses(cli)) == 3
 
 
-@pytest.mark.parametrize("class_path", WRONG_LOSSES)
-def test_loss_that_does_not_fit_fails_before_training(class_path: str, capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(("name", "class_path"), WRONG_LOSSES, ids=_id)
+def test_loss_that_does_not_fit_fails_before_training(name: str, class_path: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        run_cli("fit", "-c", config("mnist_mlp.yaml"), f"{LOSS}class_path={class_path}")
+        run_cli("fit", "-c", config(name), f"{LOSS}class_path={class_path}")
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert class_path.rsplit(".", 1)[-1] in err and "CrossEntropyLoss" in err
+    assert class_path.rsplit(".", 1)[-1] in err and "does not fit" in err
+    assert not Path("logs").exists()  # failed before the trainer wrote anything
 
 
 OPTIMIZERS = {

@@ -1,16 +1,26 @@
 """The `blueprint` command: LightningCLI with fit/validate/test/predict, composable -c configs and clear errors."""
 
+import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from blueprint.errors import UserError
+from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
+from blueprint.errors import TrainingStopped, UserError
+from blueprint.preflight import check_before_run, prepare_config
 
 PROGRESS_REFRESH_STEPS = 20
+
+
+class OneLineErrorParser(LightningArgumentParser):
+    """jsonargparse reports bad values over several indented lines; keep the `error:` line whole, on one line."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        super().error(" ".join(message.split()), ex)
 
 
 class BlueprintCLI(LightningCLI):
@@ -28,6 +38,13 @@ class BlueprintCLI(LightningCLI):
             help="After fit, evaluate the best checkpoint on the test split (fit subcommand only).",
         )
 
+    def _parse_ckpt_path(self) -> None:
+        """Before Lightning reads hparams from `--ckpt_path`: resolve `last`, refuse unsafe or foreign checkpoints."""
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            prepare_config(self.config[subcommand], subcommand, self.save_config_kwargs)
+        super()._parse_ckpt_path()
+
     def instantiate_classes(self) -> None:
         """Errors raised while building model/data/trainer from config surface as one clean line."""
         try:
@@ -41,6 +58,7 @@ class BlueprintCLI(LightningCLI):
         has_bar = any(isinstance(c, ProgressBar) for c in [*configured, *callbacks])
         if config.get("enable_progress_bar") is not False and not has_bar:
             callbacks = [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS)]
+        callbacks = [*callbacks, *fault_tolerance_callbacks()]
         return super()._instantiate_trainer(config, callbacks)
 
     def _check_compatible(self) -> None:
@@ -48,6 +66,7 @@ class BlueprintCLI(LightningCLI):
         check = getattr(self.model, "check_compatible", None)
         if check is not None:
             check(self.datamodule)
+        check_before_run(self.config[self.subcommand], self.model, self.datamodule)
 
     before_fit = before_validate = before_test = before_predict = _check_compatible
 
@@ -79,16 +98,22 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> BlueprintCLI:
             subclass_mode_model=True,
             subclass_mode_data=True,
             auto_configure_optimizers=False,
+            parser_class=OneLineErrorParser,
             args=args,
             run=run,
         )
     except (UserError, MisconfigurationException) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except TrainingStopped as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def main() -> None:
-    """Console script `blueprint`."""
+    """Console script `blueprint`; class_path can also name modules under the working directory (e.g. examples/)."""
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # appended, as a fallback: it never shadows installed packages
     cli_main()
 
 

@@ -1,6 +1,9 @@
 """LightningDataModules and the in-memory batch loader."""
 
+from blueprint.data.cifar10 import CIFAR10DataModule
 from blueprint.data.loader import InMemoryLoader
 from blueprint.data.mnist import MNISTDataModule
+from blueprint.data.moving_mnist import MovingMNISTDataModule
+from blueprint.data.tabular import TabularDataModule
 
-__all__ = ["InMemoryLoader", "MNISTDataModule"]
+__all__ = ["CIFAR10DataModule", "InMemoryLoader", "MNISTDataModule", "MovingMNISTDataModule", "TabularDataModule"]

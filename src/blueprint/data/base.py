@@ -1,6 +1,6 @@
 """Shared DataModule machinery: tensors per split, placed once on the training device, served by InMemoryLoader."""
 
-from typing import Any
+from typing import Any, TypedDict
 
 import lightning as L
 import torch
@@ -10,6 +10,13 @@ from blueprint.data.loader import BatchTransform, InMemoryLoader
 from blueprint.errors import UserError
 
 Split = tuple[Tensor, ...]
+
+
+class Ranks(TypedDict):
+    """This process's place under DDP, passed to InMemoryLoader as keyword arguments."""
+
+    rank: int
+    world_size: int
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -58,7 +65,7 @@ class InMemoryDataModule(L.LightningDataModule):
             self._on_device[name] = cached
         return cached
 
-    def _ranks(self) -> dict[str, int]:
+    def _ranks(self) -> Ranks:
         trainer = self.trainer
         if trainer is None:
             return {"rank": 0, "world_size": 1}
@@ -77,6 +84,7 @@ class InMemoryDataModule(L.LightningDataModule):
                 transform=None if overfit else self.train_transform(),
                 **self._ranks(),
             )
+            self._train_loader.consumed = self._batches_trained
         return self._train_loader
 
     def _fixed_order(self, name: str) -> Split:
@@ -84,6 +92,15 @@ class InMemoryDataModule(L.LightningDataModule):
         tensors = self._split(name)
         order = torch.randperm(len(tensors[0]), generator=torch.Generator().manual_seed(self.seed))
         return tuple(t.index_select(0, order.to(t.device)) for t in tensors)
+
+    def _batches_trained(self) -> int:
+        """Batches of this epoch the trainer has finished (its loop fetches one ahead); the loader's count if idle."""
+        assert self._train_loader is not None
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return self._train_loader.batches_done
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return len(self._train_loader) if done >= trainer.num_training_batches else done
 
     def _eval_loader(self, name: str) -> InMemoryLoader:
         return InMemoryLoader(self._split(name), self.eval_batch_size, **self._ranks())

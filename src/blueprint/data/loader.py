@@ -42,7 +42,9 @@ class InMemoryLoader:
         self.world_size = world_size
         self.epoch = 0
         self.batches_done = 0
-        self._resume_at = 0
+        self.consumed: Callable[[], int] | None = None  # batches the consumer has trained on (it may prefetch)
+        self._started = False
+        self._resume_at: int | None = None
 
     @property
     def num_samples(self) -> int:
@@ -71,28 +73,42 @@ class InMemoryLoader:
         return order.to(self.tensors[0].device)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        order = self._epoch_order()
-        start, self._resume_at = self._resume_at, 0
+        """Each started pass is the next epoch (even if the last one was cut short), or the restored position once.
+
+        The bookkeeping runs at the first batch, so an `iter()` that is never consumed (Lightning's iterable check)
+        does not count as an epoch.
+        """
+        if self._resume_at is not None:
+            start, self._resume_at = self._resume_at, None
+        else:
+            start, self.epoch = 0, self.epoch + int(self._started)
+        self._started = True
+        self.batches_done = start
+        epoch, order = self.epoch, self._epoch_order()
         for index in range(start, len(self)):
             self.batches_done = index + 1
             idx = order[index * self.batch_size : (index + 1) * self.batch_size]
             batch = tuple(t.index_select(0, idx) for t in self.tensors)
             if self.transform is not None:
-                batch = (self.transform(batch[0], self._batch_generator(index)), *batch[1:])
+                batch = (self.transform(batch[0], self._batch_generator(epoch, index)), *batch[1:])
             yield batch
-        self.epoch += 1
-        self.batches_done = 0
 
-    def _batch_generator(self, index: int) -> torch.Generator:
+    def _batch_generator(self, epoch: int, index: int) -> torch.Generator:
         """Augmentation randomness depends only on (seed, epoch, rank, batch), so a resumed epoch matches."""
         key = 0
-        for part in (self.seed, self.epoch, self.rank, index):
+        for part in (self.seed, epoch, self.rank, index):
             key = (key * 1_000_003 + part) % 2**62
         return torch.Generator().manual_seed(key)
 
     def state_dict(self) -> dict[str, Any]:
-        """Position in the stream: the epoch and how many of its batches were consumed."""
-        return {"epoch": self.epoch, "batches_done": self.batches_done}
+        """Position in the stream: the epoch and how many of its batches were trained on (a finished epoch rolls over).
+
+        `consumed`, when set, says how many batches were really used: Lightning fetches one batch ahead.
+        """
+        done = self.consumed() if self.consumed is not None else self.batches_done
+        if done >= len(self):
+            return {"epoch": self.epoch + 1, "batches_done": 0}
+        return {"epoch": self.epoch, "batches_done": done}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a saved position; the next iteration skips the batches already consumed."""

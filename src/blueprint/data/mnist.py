@@ -60,7 +60,7 @@ def load_torchvision(dataset: str, data_dir: str, download: bool, val_size: int,
             "pass --data.download true or fix the path"
         ) from err
     parts = stratified_split(train.targets.numpy(), {"val": val_size}, seed)
-    splits = {name: (_normalize(train.data[idx]), train.targets[idx]) for name, idx in parts.items()}
+    splits: dict[str, Split] = {name: (_normalize(train.data[idx]), train.targets[idx]) for name, idx in parts.items()}
     splits["test"] = (_normalize(test.data), test.targets)
     return splits
 

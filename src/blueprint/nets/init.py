@@ -1,17 +1,25 @@
 """Weight-initialization strategies (Xavier, Kaiming, orthogonal) applied to every Linear/Conv layer of a net."""
 
-from typing import Literal
+from typing import Literal, get_args
 
 from torch import nn
 
 InitStrategy = Literal["default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"]
 
+Nonlinearity = Literal["relu", "leaky_relu", "tanh", "sigmoid", "selu"]
+_NONLINEARITIES: dict[str, Nonlinearity] = {
+    "leaky_relu": "leaky_relu",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+    "selu": "selu",
+}
+
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
 
 
-def _nonlinearity(activation: str) -> str:
+def _nonlinearity(activation: str) -> Nonlinearity:
     """Kaiming's gain depends on the activation that follows; map ours onto the names torch knows."""
-    return {"leaky_relu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid", "selu": "selu"}.get(activation, "relu")
+    return _NONLINEARITIES.get(activation, "relu")
 
 
 def initialize(module: nn.Module, strategy: str = "default", activation: str = "relu") -> None:
@@ -35,6 +43,6 @@ def initialize(module: nn.Module, strategy: str = "default", activation: str = "
         elif strategy == "orthogonal":
             nn.init.orthogonal_(weight, gain=gain)
         else:
-            raise ValueError(f"unknown init strategy {strategy!r}; choose one of {InitStrategy.__args__}")
+            raise ValueError(f"unknown init strategy {strategy!r}; choose one of {get_args(InitStrategy)}")
         if layer.bias is not None:
             nn.init.zeros_(layer.bias)

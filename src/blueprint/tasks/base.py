@@ -1,6 +1,6 @@
 """What every task shares: an injected net, optimizer and LR schedule, early shape checks, hparams in TensorBoard."""
 
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -63,8 +63,9 @@ class BaseTask(L.LightningModule):
     def check_compatible(self, datamodule: Any) -> None:
         """Fail before the first step when the data and the net disagree on shapes (the CLI calls it even earlier)."""
         data_shape = getattr(datamodule, "input_shape", None)
-        if data_shape and hasattr(self.net, "check_input_shape"):
-            self.net.check_input_shape(tuple(data_shape))
+        check_input_shape = getattr(self.net, "check_input_shape", None)
+        if data_shape and check_input_shape is not None:
+            check_input_shape(tuple(data_shape))
         self.check_data(datamodule)
 
     def check_data(self, datamodule: Any) -> None:
@@ -85,7 +86,7 @@ class BaseTask(L.LightningModule):
     def on_train_start(self) -> None:
         """Register hparams with the metric that summarizes the run, shown in TensorBoard's HPARAMS tab."""
         if self.logger is not None:
-            self.logger.log_hyperparams(self.hparams, {"hp_metric": float("nan")})
+            self.logger.log_hyperparams(dict(self.hparams), {"hp_metric": float("nan")})
 
     def on_validation_epoch_end(self) -> None:
         value = self.trainer.callback_metrics.get(self.monitor)
@@ -103,7 +104,8 @@ class BaseTask(L.LightningModule):
         except ValueError as err:
             if "total_steps" not in str(err):
                 raise
-            return self.scheduler(optimizer, total_steps=int(self.trainer.estimated_stepping_batches)), "step"
+            with_overrides = cast(Any, self.scheduler)  # jsonargparse's callable accepts constructor overrides
+            return with_overrides(optimizer, total_steps=int(self.trainer.estimated_stepping_batches)), "step"
 
     def configure_optimizers(self) -> Any:
         """`weight_decay_exclude_norm_bias` puts biases and normalization params in a group with weight_decay 0."""

@@ -90,7 +90,7 @@ class ClassificationTask(BaseTask):
         loss = self.compute_loss(logits, targets)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits.detach(), targets)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train", sync_dist=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
         return loss
 

@@ -1,0 +1,27 @@
+"""ClassificationTask plus the ConfidentErrorRate metric, the worked example of docs/add_a_metric.md."""
+
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+
+from blueprint.tasks import ClassificationTask
+from blueprint.tasks.base import _default_optimizer
+from examples.add_a_metric.metric import ConfidentErrorRate
+
+
+class ClassificationWithConfidentErrors(ClassificationTask):
+    """Also logs train/confident_error, val/confident_error and test/confident_error."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerCallable = _default_optimizer,
+        scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: str = "epoch",
+        loss: nn.Module | None = None,
+        label_smoothing: float = 0.0,
+        confidence_threshold: float = 0.9,
+    ) -> None:
+        super().__init__(net, optimizer, scheduler, scheduler_interval, loss, label_smoothing)
+        for stage in ("train", "val", "test"):  # a fresh metric object per stage, like the built-in ones
+            stage_metrics = getattr(self, f"{stage}_metrics")
+            stage_metrics.add_metrics({"confident_error": ConfidentErrorRate(confidence_threshold)})

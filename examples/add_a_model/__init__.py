@@ -1,0 +1,1 @@
+"""Worked example of docs/add_a_model.md."""

@@ -1,0 +1,53 @@
+"""A small residual CNN, the worked example of docs/add_a_model.md."""
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from blueprint.nets.shapes import check_equal
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions whose output is added to the input, so gradients also flow around them."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.body(x))
+
+
+class TinyResNet(nn.Module):
+    """Stem convolution, `blocks` residual blocks, global average pooling, then a linear classifier."""
+
+    def __init__(
+        self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10, width: int = 16, blocks: int = 2
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.image_size = image_size
+        self.out_features = num_classes  # ClassificationTask reads the number of classes from here
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.blocks = nn.Sequential(*(ResidualBlock(width) for _ in range(blocks)))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's (C, H, W): the task builds the TensorBoard graph and summary from it."""
+        return (self.in_channels, self.image_size, self.image_size)
+
+    def check_input_shape(self, shape: Sequence[int]) -> None:
+        """Called before the first step with the data's sample shape, so a mismatch fails early and clearly."""
+        check_equal("channels", shape[0], self.in_channels, "model.net.init_args.in_channels")
+        check_equal("image size", shape[-1], self.image_size, "model.net.init_args.image_size")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)))

@@ -1,0 +1,1 @@
+"""Worked example of docs/log_to_tensorboard.md."""

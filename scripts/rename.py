@@ -1,0 +1,136 @@
+"""Make the template your project: `uv run python scripts/rename.py NEW_NAME` renames the package everywhere.
+
+Renames the package directory (src/OLD -> src/NEW_NAME) and rewrites the whole word OLD in every text file of
+the repository (git's tracked and untracked-but-not-ignored files): imports, `class_path`s in configs, tests,
+docs and examples, the console script and project name in pyproject.toml, and the project's own entry in
+uv.lock (so `uv run` works offline right away). OLD is found from the single package under src/.
+"""
+
+import argparse
+import importlib.machinery
+import keyword
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", "node_modules"}
+SKIP_TOP_LEVEL = {"logs", "data", "lightning_logs", "build", "dist"}
+
+
+class RenameError(Exception):
+    """A name or repository state the rename refuses, with the reason."""
+
+
+def current_name(root: Path) -> str:
+    """The one package under src/ (a folder with __init__.py)."""
+    packages = sorted(p.name for p in (root / "src").iterdir() if (p / "__init__.py").is_file())
+    if len(packages) != 1:
+        raise RenameError(f"expected exactly one package under {root / 'src'}, found {packages}")
+    return packages[0]
+
+
+def check_name(new: str, old: str, root: Path) -> None:
+    """Refuse names Python cannot import, that clash with a folder or module, or that PEP 8 advises against."""
+    if not new.isidentifier():
+        raise RenameError(f"{new!r} is not a valid Python identifier; use letters, digits and _, e.g. my_project")
+    if keyword.iskeyword(new) or keyword.issoftkeyword(new):
+        raise RenameError(f"{new!r} is a Python keyword; pick another name")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", new):
+        raise RenameError(f"{new!r} has capitals; package names are lowercase (PEP 8), e.g. {new.lower()!r}")
+    if new == old:
+        raise RenameError(f"the package is already called {old!r}")
+    for existing in (root / "src" / new, root / new):
+        if existing.exists():
+            raise RenameError(f"{existing} already exists; pick a name that is not taken")
+    here = Path(__file__).resolve().parent
+    search_path = [p for p in sys.path if Path(p or ".").resolve() != here]
+    if new in sys.stdlib_module_names or new in sys.builtin_module_names:
+        raise RenameError(f"{new!r} is a standard-library module; your package would shadow it")
+    if importlib.machinery.PathFinder.find_spec(new, search_path) is not None:
+        raise RenameError(f"{new!r} is already an importable module (an installed package); pick another name")
+
+
+def project_files(root: Path) -> list[Path]:
+    """Files git tracks plus untracked ones it does not ignore; without git, every file outside caches and venvs."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        files = [root / name for name in listed.split("\0") if name]
+    except (OSError, subprocess.CalledProcessError):
+        files = []
+        for folder, dirs, names in os.walk(root):
+            top = Path(folder) == root
+            dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not (top and d in SKIP_TOP_LEVEL)]
+            files += [Path(folder) / name for name in names]
+    return sorted({f for f in files if f.is_file() and not f.is_symlink()})
+
+
+def normalized(name: str) -> str:
+    """Distribution name as uv.lock writes it (PEP 503: lowercase, runs of -_. become -)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def rewrite_lock(text: str, old: str, new: str) -> str:
+    """Rename only the project's own [[package]] entry (source "."); dependencies keep their names."""
+    header = r'(\[\[package\]\]\nname = ")'
+    source = r'("\nversion = [^\n]*\nsource = \{ (?:editable|virtual) = "\." \})'
+    own = re.compile(header + re.escape(normalized(old)) + source)
+    return own.sub(rf"\g<1>{normalized(new)}\g<2>", text)
+
+
+def rewrite(path: Path, old: str, new: str) -> bool:
+    """Replace the whole word `old` in a text file; binary and non-UTF-8 files are left alone. True if changed."""
+    data = path.read_bytes()
+    if b"\0" in data:
+        return False
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    whole_word = rf"\b{re.escape(old)}\b"
+    changed = rewrite_lock(text, old, new) if path.name == "uv.lock" else re.sub(whole_word, new, text)
+    if changed == text:
+        return False
+    path.write_bytes(changed.encode("utf-8"))
+    return True
+
+
+def rename(new: str, root: Path = ROOT) -> tuple[str, list[Path], list[Path]]:
+    """Check the name, rewrite file contents, then move every folder named like the package. Returns what changed."""
+    old = current_name(root)
+    check_name(new, old, root)
+    files = project_files(root)
+    rewritten = [path for path in files if rewrite(path, old, new)]
+    folders = {parent for path in files for parent in path.relative_to(root).parents if parent.name == old}
+    moved = []
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):  # deepest first
+        (root / folder).rename(root / folder.parent / new)
+        moved.append(folder)
+    return old, rewritten, moved
+
+
+def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("new_name", help="the new package name: a lowercase Python identifier, e.g. my_project")
+    args = parser.parse_args(argv)
+    try:
+        old, rewritten, moved = rename(args.new_name, root)
+    except RenameError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for folder in moved:
+        print(f"moved {folder} -> {folder.parent / args.new_name}")
+    print(f"rewrote {old!r} -> {args.new_name!r} in {len(rewritten)} files")
+    print(f"next: `uv run {args.new_name} --help` (uv re-syncs the environment), then `git add -A && git commit`")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""Fine-tuning schedule: train only a pretrained net's new head first, then thaw the body after N epochs."""
+
+import lightning as L
+from lightning.pytorch.callbacks import BaseFinetuning
+from torch.optim import Optimizer
+
+from blueprint.errors import UserError
+
+
+class FreezeBackbone(BaseFinetuning):
+    """Needs a net with `body_modules()` (blueprint.nets.Backbone). At `unfreeze_at_epoch` the body trains again.
+
+    Body parameters already in the optimizer (the task builds it from all parameters) simply resume training;
+    any that are not are added as a new param group at the optimizer's lr times `body_lr_factor`.
+    """
+
+    def __init__(self, unfreeze_at_epoch: int = 1, body_lr_factor: float = 0.1, train_bn: bool = True) -> None:
+        super().__init__()
+        if unfreeze_at_epoch < 0:
+            raise UserError(f"FreezeBackbone unfreeze_at_epoch must be >= 0, got {unfreeze_at_epoch}")
+        self.unfreeze_at_epoch = unfreeze_at_epoch
+        self.body_lr_factor = body_lr_factor
+        self.train_bn = train_bn
+
+    @staticmethod
+    def _body(pl_module: L.LightningModule) -> list:
+        net = getattr(pl_module, "net", None)
+        if not hasattr(net, "body_modules"):
+            raise UserError(f"FreezeBackbone needs model.net to be blueprint.nets.Backbone, got {type(net).__name__}")
+        return net.body_modules()
+
+    def freeze_before_training(self, pl_module: L.LightningModule) -> None:
+        if self.unfreeze_at_epoch > 0:
+            self.freeze(self._body(pl_module), train_bn=self.train_bn)
+
+    def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
+        if epoch != self.unfreeze_at_epoch or epoch == 0:
+            return
+        body = self._body(pl_module)
+        in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        self.make_trainable(body)
+        new = [p for m in body for p in m.parameters(recurse=False) if id(p) not in in_optimizer]
+        if new:
+            lr = optimizer.param_groups[0]["lr"] * self.body_lr_factor
+            optimizer.add_param_group({"params": new, "lr": lr})

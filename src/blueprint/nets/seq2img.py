@@ -1,0 +1,83 @@
+"""Sequence-to-image: the source material's design, a per-frame conv encoder, nn.LSTM over time, upsampling decoder."""
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from blueprint.errors import UserError
+from blueprint.nets.shapes import check_equal
+
+
+def check_frames(shape: Sequence[int], expected: Sequence[int]) -> None:
+    """Data (T_in, C, H, W) against a net's expected input: fail early, naming the config key to change."""
+    names = ("input frames", "channels", "frame height", "frame width")
+    keys = ("input_frames", "in_channels", "frame_size", "frame_size")
+    if len(shape) != 4:
+        raise UserError(f"the data gives per-sample shape {tuple(shape)}; this net reads (T_in, C, H, W) sequences")
+    for name, key, got, want in zip(names, keys, shape, expected, strict=True):
+        check_equal(name, got, want, f"model.net.init_args.{key}")
+
+
+class LSTMFrameGenerator(nn.Module):
+    """Frames -> conv encoder -> vector per frame -> nn.LSTM (a proper (B, T, features) input) -> frames.
+
+    Each future frame comes from the LSTM's top hidden state through Linear -> [Upsample -> BatchNorm -> Conv]
+    blocks -> Sigmoid; it is then encoded and fed back as the next LSTM input.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        frame_size: int = 64,
+        input_frames: int = 10,
+        output_frames: int = 10,
+        channels: Sequence[int] = (16, 32, 64),
+        hidden_size: int = 256,
+        num_layers: int = 2,
+    ) -> None:
+        super().__init__()
+        if not channels or frame_size % 2 ** len(channels):
+            raise ValueError(f"frame_size {frame_size} must be divisible by 2**len(channels) = {2 ** len(channels)}")
+        if input_frames < 1 or output_frames < 1:
+            raise ValueError(f"input_frames and output_frames must be >= 1, got {input_frames}, {output_frames}")
+        self.in_channels, self.frame_size = in_channels, frame_size
+        self.input_frames, self.output_frames = input_frames, output_frames
+        self.seed_shape = (channels[-1], frame_size // 2 ** len(channels), frame_size // 2 ** len(channels))
+        widths = [in_channels, *channels]
+        encoder: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:], strict=False):
+            encoder += [nn.Conv2d(a, b, 3, stride=2, padding=1), nn.BatchNorm2d(b), nn.ReLU()]
+        seed_size = channels[-1] * self.seed_shape[1] * self.seed_shape[2]
+        self.encoder = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(seed_size, hidden_size), nn.ReLU())
+        self.lstm = nn.LSTM(hidden_size, hidden_size, num_layers=num_layers, batch_first=True)
+        decoder: list[nn.Module] = [nn.Linear(hidden_size, seed_size), nn.Unflatten(1, self.seed_shape)]
+        backwards = widths[::-1]
+        for a, b in zip(backwards, backwards[1:], strict=False):
+            decoder += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.BatchNorm2d(a)]
+            decoder += [nn.Conv2d(a, b, 3, padding=1), nn.ReLU() if b != in_channels else nn.Sigmoid()]
+        self.decoder = nn.Sequential(*decoder)
+        nn.init.constant_(decoder[-2].bias, -3.0)  # start near-black (sigmoid(-3) = 0.05), like most of a frame
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Per-sample (T_in, C, H, W), used for the model summary and graph."""
+        return (self.input_frames, self.in_channels, self.frame_size, self.frame_size)
+
+    def check_input_shape(self, shape: Sequence[int]) -> None:
+        check_frames(shape, self.input_shape)
+
+    def _encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, H, W) -> (B, T, hidden): the conv encoder runs on every frame at once."""
+        return self.encoder(frames.flatten(0, 1)).unflatten(0, frames.shape[:2])
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        hidden, state = self.lstm(self._encode(frames))
+        top, outputs = hidden[:, -1], []
+        for step in range(self.output_frames):
+            frame = self.decoder(top)
+            outputs.append(frame)
+            if step + 1 < self.output_frames:
+                hidden, state = self.lstm(self._encode(frame[:, None]), state)
+                top = hidden[:, -1]
+        return torch.stack(outputs, dim=1)

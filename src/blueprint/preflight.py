@@ -1,0 +1,86 @@
+"""Checks and resolutions done before a run writes anything: resume target, log dir, checkpoint, optimizer."""
+
+from typing import Any
+
+import torch
+
+from blueprint.checkpoints import check_checkpoint_fits, read_checkpoint
+from blueprint.data.base import InMemoryDataModule
+from blueprint.errors import UserError
+from blueprint.runs import check_writable, logger_args, next_config_name, resolve_last
+
+SPECIAL_CKPT_PATHS = ("best", "last", "hpc", "registry")
+
+
+def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, Any]) -> None:
+    """Before instantiation: `last` -> the newest run's last.ckpt (logged in the same run folder); refuse bad ones."""
+    if subcommand == "fit":
+        check_writable(config)
+    if "weights_only" in config and config.weights_only is None:
+        config.weights_only = True  # checkpoints are plain data; never unpickle code
+    if config.get("ckpt_path") == "last":
+        path, version = resolve_last(config, subcommand)
+        config.ckpt_path = path
+        logger = logger_args(config)
+        if subcommand == "fit" and version is not None and logger is not None:
+            logger.version = version
+            save_config_kwargs["config_filename"] = next_config_name(config, version)
+    path = config.get("ckpt_path")
+    if path and path not in SPECIAL_CKPT_PATHS:
+        check_same_model(str(path), read_checkpoint(path).get("hyper_parameters", {}), config.get("model"))
+
+
+def _plain(value: Any) -> Any:
+    """Config values as plain comparable data (Namespaces -> dicts, tuples -> lists)."""
+    if hasattr(value, "as_dict"):
+        value = value.as_dict()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def check_same_model(path: str, hparams: dict[str, Any], model_config: Any) -> None:
+    """Lightning rebuilds the model from the checkpoint's hparams; refuse silently swapping the configured one."""
+    configured = _plain(model_config) or {}
+    fix = "use the config the checkpoint was trained with (config.yaml in its run folder) or another checkpoint"
+    saved_class, config_class = hparams.get("_class_path"), configured.get("class_path")
+    if saved_class and config_class and saved_class.rsplit(".", 1)[-1] != config_class.rsplit(".", 1)[-1]:
+        raise UserError(f"ckpt_path {path!r} holds a {saved_class}, but the config builds {config_class}; {fix}")
+    saved_net, config_net = _plain(hparams.get("net")), configured.get("init_args", {}).get("net")
+    if not isinstance(saved_net, dict) or not isinstance(config_net, dict):
+        return
+    if saved_net.get("class_path") != config_net.get("class_path"):
+        raise UserError(
+            f"ckpt_path {path!r} holds a net {saved_net.get('class_path')}, but the config builds "
+            f"{config_net.get('class_path')}; {fix}"
+        )
+    saved_args, config_args = saved_net.get("init_args", {}), config_net.get("init_args", {})
+    for key in sorted(set(saved_args) & set(config_args)):
+        if saved_args[key] != config_args[key]:
+            raise UserError(
+                f"ckpt_path {path!r} was trained with model.net {key}={saved_args[key]}, but the config sets "
+                f"{key}={config_args[key]}; {fix}"
+            )
+
+
+def check_optimizer(model: Any) -> None:
+    """Build the injected optimizer on a dummy parameter, so a negative lr fails now, not after setup."""
+    factory = getattr(model, "optimizer", None)
+    if not callable(factory):
+        return
+    try:
+        factory([torch.nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError) as err:
+        raise UserError(f"model.optimizer: {err}; fix it under model.init_args.optimizer.init_args") from err
+
+
+def check_before_run(config: Any, model: torch.nn.Module, datamodule: Any) -> None:
+    """After instantiation, before the trainer writes logs: the optimizer builds, data loads, the checkpoint fits."""
+    check_optimizer(model)
+    if isinstance(datamodule, InMemoryDataModule) and not getattr(datamodule, "download", False):
+        datamodule.setup()  # missing or broken data fails here, not after a run folder was created
+    path = config.get("ckpt_path")
+    if path and path not in SPECIAL_CKPT_PATHS:
+        check_checkpoint_fits(str(path), read_checkpoint(path), model)

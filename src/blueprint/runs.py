@@ -1,0 +1,99 @@
+"""Where runs live: each fit gets logs/<name>/version_N; `--ckpt_path last` continues the newest one in place."""
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+from blueprint.errors import UserError
+
+LAST = "last.ckpt"
+
+
+def logger_args(config: Any) -> Any | None:
+    """init_args of the single configured logger that has save_dir/name (TensorBoardLogger, CSVLogger), else None."""
+    logger = config.trainer.get("logger")
+    if isinstance(logger, list) and logger:
+        logger = logger[0]
+    init_args = getattr(logger, "init_args", None)
+    return init_args if init_args is not None and "save_dir" in init_args else None
+
+
+def _checkpoint_dirpath(config: Any) -> str | None:
+    """An explicitly fixed ModelCheckpoint dirpath, if the config sets one."""
+    for callback in config.trainer.get("callbacks") or []:
+        if str(getattr(callback, "class_path", "")).endswith("ModelCheckpoint") and callback.init_args.get("dirpath"):
+            return str(callback.init_args.dirpath)
+    return None
+
+
+def run_root(config: Any) -> Path:
+    """The folder that holds this experiment's version_N runs."""
+    args = logger_args(config)
+    if args is None:
+        return Path(config.trainer.get("default_root_dir") or ".") / "lightning_logs"
+    return Path(args.save_dir) / (args.get("name") or "")
+
+
+def check_writable(config: Any) -> None:
+    """Fail before anything is created when the log directory cannot be written."""
+    root = run_root(config)
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a directory")
+        handle, probe = tempfile.mkstemp(dir=existing, prefix=".write-test-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as err:
+        raise UserError(
+            f"log directory {str(root)!r} is not writable ({err}); set a writable "
+            "--trainer.logger.init_args.save_dir (or --trainer.default_root_dir)"
+        ) from err
+
+
+def _version_number(path: Path) -> int:
+    match = re.fullmatch(r"version_(\d+)", path.name)
+    return int(match.group(1)) if match else -1
+
+
+def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
+    """Path of the newest run's last.ckpt and its version number (None for a fixed checkpoint dirpath).
+
+    Raises UserError when there is nothing to resume: `last` never silently starts a fresh run.
+    """
+    fixed = _checkpoint_dirpath(config)
+    args = logger_args(config)
+    if fixed:
+        candidates = [(Path(fixed) / LAST, None)]
+    elif args is not None and args.get("version") is not None:
+        version = args.version
+        name = version if isinstance(version, str) else f"version_{version}"
+        candidates = [(run_root(config) / name / "checkpoints" / LAST, None)]
+    else:
+        root = run_root(config)
+        runs = sorted((p for p in root.glob("version_*") if _version_number(p) >= 0), key=_version_number)
+        candidates = [(run / "checkpoints" / LAST, _version_number(run)) for run in reversed(runs)]
+    for path, version in candidates:
+        if path.is_file():
+            rank_zero_info(f"{subcommand}: resuming from {path}")
+            return str(path), version
+    where = candidates[0][0] if len(candidates) == 1 else run_root(config) / "version_*" / "checkpoints" / LAST
+    raise UserError(
+        f"--ckpt_path last: no checkpoint found at {where}; start a fresh run without --ckpt_path, "
+        "or pass the path of a .ckpt file"
+    )
+
+
+def next_config_name(config: Any, version: int) -> str:
+    """A resumed run keeps its original config.yaml and saves its own next to it (config_resume_K.yaml)."""
+    run = run_root(config) / f"version_{version}"
+    k = 1
+    while (run / f"config_resume_{k}.yaml").exists():
+        k += 1
+    return f"config_resume_{k}.yaml"

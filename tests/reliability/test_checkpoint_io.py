@@ -1,0 +1,54 @@
+"""Checkpoints are written to a temp file, verified, then renamed: a failed save never damages the previous file."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from blueprint.checkpoints import AtomicCheckpointIO
+from tests.conftest import run_cli
+from tests.reliability.helpers import tiny_args
+
+CHECKPOINT = {"state_dict": {"w": torch.ones(3)}, "epoch": 1}
+
+
+def test_save_writes_the_file_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "ckpts" / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint(CHECKPOINT, target)
+    assert torch.equal(torch.load(target, weights_only=True)["state_dict"]["w"], torch.ones(3))
+    assert [p.name for p in target.parent.iterdir()] == ["last.ckpt"]
+
+
+def test_a_save_that_fails_midway_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint(CHECKPOINT, target)
+    before = target.read_bytes()
+
+    def crash_midway(obj: object, handle) -> None:
+        handle.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash_midway)
+    with pytest.raises(OSError, match="disk full"):
+        AtomicCheckpointIO().save_checkpoint({"state_dict": {}}, target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_a_save_that_did_not_land_is_reported(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(os, "replace", lambda src, dst: None)  # the rename silently does nothing
+    with pytest.raises(OSError, match="was not written"):
+        AtomicCheckpointIO().save_checkpoint(CHECKPOINT, tmp_path / "last.ckpt")
+
+
+def test_a_checkpoint_that_does_not_load_safely_is_not_saved(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="pickled Python objects"):
+        AtomicCheckpointIO().save_checkpoint({"state_dict": {}, "bad": Path("x")}, tmp_path / "last.ckpt")
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_runs_use_atomic_checkpoints() -> None:
+    cli = run_cli("fit", *tiny_args(epochs=1))
+    assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+    assert Path(cli.trainer.checkpoint_callback.last_model_path).is_file()

@@ -1,0 +1,26 @@
+"""A NaN loss stops training at that step with a clear line, exit 1, and the last good checkpoint untouched."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import run_cli
+from tests.reliability.helpers import callback_option, tiny_args
+
+
+def test_nan_loss_stops_at_that_step_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        run_cli("fit", *tiny_args(callback_option("PoisonWeightsAtStep", step=7)))
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert "non-finite loss nan at step 7" in lines[0] and "debug.yaml" in lines[0]
+    last = tmp_path / "logs/mnist_mlp/version_0/checkpoints/last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    assert checkpoint["global_step"] == 5  # written after epoch 0, not at the bad step
+    assert all(torch.isfinite(value).all() for value in checkpoint["state_dict"].values() if value.is_floating_point())
+    assert str(last) in lines[0] or "last.ckpt" in lines[0]

@@ -1,0 +1,71 @@
+"""Exact resume (stopped mid-epoch or after an epoch, continued with `--ckpt_path last`) and same-seed determinism."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.reliability.helpers import assert_same_weights, callback_option, tiny_args, versions, weights
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Reference: three epochs without a stop."""
+    import os
+
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("reference"))
+    try:
+        cli = run_cli("fit", *tiny_args())
+        return {
+            "weights": weights(cli.model),
+            "metrics": {k: float(v) for k, v in cli.trainer.callback_metrics.items()},
+        }
+    finally:
+        os.chdir(here)
+
+
+@pytest.mark.parametrize(
+    ("step", "signum", "code"), [(7, 15, 143), (5, 2, 130)], ids=["SIGTERM-mid-epoch", "SIGINT-epoch-end"]
+)
+def test_resume_after_a_signal_is_exact(uninterrupted: dict, tmp_path: Path, step: int, signum: int, code: int) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        run_cli("fit", *tiny_args(callback_option("SignalAtStep", step=step, signum=signum)))
+    assert stopped.value.code == code
+    last = tmp_path / "logs/mnist_mlp/version_0/checkpoints/last.ckpt"
+    assert last.is_file()
+    resumed = run_cli("fit", *tiny_args("--ckpt_path=last"))
+    assert resumed.trainer.global_step == 15
+    assert_same_weights(weights(resumed.model), uninterrupted["weights"])
+    assert versions(tmp_path) == ["version_0"]  # the resumed run continued in its own folder
+    assert (tmp_path / "logs/mnist_mlp/version_0/config_resume_1.yaml").is_file()
+
+
+def test_resume_after_an_epoch_end_checkpoint_is_exact(uninterrupted: dict, tmp_path: Path) -> None:
+    run_cli("fit", *tiny_args(epochs=1))  # as if killed right after epoch 0's checkpoint
+    resumed = run_cli("fit", *tiny_args("--ckpt_path=last"))
+    assert_same_weights(weights(resumed.model), uninterrupted["weights"])
+
+
+def test_new_fit_never_overwrites_an_earlier_run(tmp_path: Path) -> None:
+    run_cli("fit", *tiny_args(epochs=1))
+    first = {p: p.stat().st_mtime_ns for p in (tmp_path / "logs/mnist_mlp/version_0").rglob("*") if p.is_file()}
+    run_cli("fit", *tiny_args(epochs=1))
+    assert versions(tmp_path) == ["version_0", "version_1"]
+    assert {p: p.stat().st_mtime_ns for p in first} == first
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as failed:
+        run_cli("fit", *tiny_args("--ckpt_path=last"))
+    assert failed.value.code == 2
+    assert "no checkpoint found" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_same_seed_gives_identical_metrics_and_weights(uninterrupted: dict) -> None:
+    """Determinism on CPU: a second run with the same seed reproduces every logged metric and every weight exactly."""
+    again = run_cli("fit", *tiny_args())
+    assert_same_weights(weights(again.model), uninterrupted["weights"])
+    metrics = {k: float(v) for k, v in again.trainer.callback_metrics.items()}
+    assert metrics == uninterrupted["metrics"] and "val/acc" in metrics

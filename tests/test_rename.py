@@ -1,0 +1,86 @@
+"""scripts/rename.py turns a copy of the repository into another package whose own tests and `uv run` still pass."""
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+spec = importlib.util.spec_from_file_location("rename_script", REPO / "scripts" / "rename.py")
+assert spec is not None and spec.loader is not None
+rename_script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rename_script)
+
+OLD = rename_script.current_name(REPO)
+NEW = "my_fork" if OLD != "my_fork" else "my_fork2"
+# Fast tests that import the renamed package and resolve the configs' class_paths through the renamed CLI.
+COPY_TESTS = ["tests/test_layout.py", "tests/test_bad_input.py::test_bad_input_does_not_touch_earlier_runs"]
+
+
+def copy_repository(target: Path) -> Path:
+    """The repository's files as git sees them (tracked + untracked-not-ignored), without .venv, logs or caches."""
+    for path in rename_script.project_files(REPO):
+        destination = target / path.relative_to(REPO)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, destination)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("my-project", "not a valid Python identifier"),
+        ("2fast", "not a valid Python identifier"),
+        ("class", "keyword"),
+        ("match", "keyword"),
+        ("MyProject", "lowercase"),
+        (OLD, "already called"),
+        ("tests", "already exists"),
+        ("torch", "importable module"),
+        ("json", "standard-library"),
+    ],
+)
+def test_rename_refuses_bad_names_and_changes_nothing(name: str, reason: str, tmp_path: Path, capsys) -> None:
+    copy = copy_repository(tmp_path / "repo")
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    assert rename_script.main([name], root=copy) == 2
+    assert reason in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+
+
+def test_rename_rewrites_whole_words_only(tmp_path: Path) -> None:
+    text = tmp_path / "notes.md"
+    text.write_text(f"import {OLD}.nets\n{OLD}_extra {OLD}s x{OLD} `{OLD}` src/{OLD}/cli.py\n")
+    assert rename_script.rewrite(text, OLD, NEW)
+    assert text.read_text() == f"import {NEW}.nets\n{OLD}_extra {OLD}s x{OLD} `{NEW}` src/{NEW}/cli.py\n"
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"\0" + OLD.encode())
+    assert not rename_script.rewrite(binary, OLD, NEW)
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="needs the uv executable on PATH")
+def test_renamed_copy_passes_its_own_tests(tmp_path: Path) -> None:
+    copy = copy_repository(tmp_path / "repo")
+    assert rename_script.main([NEW], root=copy) == 0
+    assert (copy / "src" / NEW / "cli.py").is_file() and not (copy / "src" / OLD).exists()
+    files = rename_script.project_files(copy)
+    leftovers = [str(p) for p in files if re.search(rf"\b{OLD}\b", p.read_text(errors="replace"))]
+    assert leftovers == []
+    pyproject = (copy / "pyproject.toml").read_text()
+    assert f'name = "{NEW}"' in pyproject and f'{NEW} = "{NEW}.cli:main"' in pyproject
+    assert f'name = "{NEW.replace("_", "-")}"' in (copy / "uv.lock").read_text()
+
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
+    # --locked: uv.lock must already match the renamed pyproject.toml (no re-resolution, works offline).
+    command = ["uv", "run", "--locked", "pytest", "-q", "-x", "-p", "no:logging", "-p", "no:cacheprovider", *COPY_TESTS]
+    result = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"\d+ passed", result.stdout)
+    scripts = copy / ".venv" / ("Scripts" if sys.platform == "win32" else "bin")
+    assert any(p.stem == NEW for p in scripts.iterdir()), "console script not installed under the new name"

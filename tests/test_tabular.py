@@ -1,0 +1,172 @@
+"""Tables: accuracy/R2 floors on the bundled tables, a user's CSV end to end, predict CSVs, and bad-input errors."""
+
+import csv
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from blueprint.data import TabularDataModule
+from blueprint.tasks import RegressionTask
+from tests.conftest import CONFIGS, config, run_cli
+
+QUIET = ("--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny MLPs run fastest on one thread; with two on a busy CPU, thread hand-offs made these fits ~8x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def fits(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One full fit (with test after fit) of each tabular config, shared by the tests below."""
+    results = {}
+    for kind in ("binary", "multiclass", "regression"):
+        root = tmp_path_factory.mktemp(kind)
+        results[kind] = run_cli(
+            "fit", "-c", config(f"tabular_mlp_{kind}.yaml"), f"--trainer.logger.init_args.save_dir={root}", *QUIET
+        )
+    return results
+
+
+@pytest.mark.parametrize(("kind", "metric", "floor"), [("binary", "acc", 0.96), ("multiclass", "acc", 0.95)])
+def test_classification_accuracy_floor(fits: dict, kind: str, metric: str, floor: float) -> None:
+    assert float(fits[kind].trainer.callback_metrics[f"test/{metric}"]) >= floor
+
+
+def test_regression_r2_floor(fits: dict) -> None:
+    metrics = fits["regression"].trainer.callback_metrics
+    assert float(metrics["test/r2"]) >= 0.40
+    assert 20 < float(metrics["test/mae"]) < 80  # reported in the target's units (diabetes progression, std ~77)
+
+
+def read_predictions(path: Path) -> list[dict[str, str]]:
+    with path.open() as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass"])
+def test_predict_writes_labels_and_probabilities_keyed_by_row(fits: dict, kind: str, tmp_path: Path) -> None:
+    cli = fits[kind]
+    best = cli.trainer.checkpoint_callback.best_model_path
+    out = run_cli("predict", "-c", config(f"tabular_mlp_{kind}.yaml"), f"--ckpt_path={best}", "--trainer.logger=false")
+    lines = read_predictions(tmp_path / "predictions.csv")
+    dm = out.datamodule
+    test_rows, test_targets = dm.splits["test"][2].tolist(), dm.splits["test"][1].tolist()
+    assert [int(line["row"]) for line in lines] == sorted(test_rows)  # keyed by the row index in the source table
+    prob_columns = [f"prob_{name}" for name in dm.classes]
+    assert list(lines[0]) == ["row", "label", *prob_columns]
+    truth = {row: dm.classes[t] for row, t in zip(test_rows, test_targets, strict=True)}
+    correct = sum(line["label"] == truth[int(line["row"])] for line in lines)
+    assert correct / len(lines) == pytest.approx(float(cli.trainer.callback_metrics["test/acc"]), abs=0.02)
+    for line in lines:
+        assert sum(float(line[c]) for c in prob_columns) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_regression_predictions_are_in_target_units(fits: dict, tmp_path: Path) -> None:
+    best = fits["regression"].trainer.checkpoint_callback.best_model_path
+    out = run_cli(
+        "predict", "-c", config("tabular_mlp_regression.yaml"), f"--ckpt_path={best}", "--trainer.logger=false"
+    )
+    values = np.array([float(line["prediction"]) for line in read_predictions(tmp_path / "predictions.csv")])
+    assert len(values) == len(out.datamodule.splits["test"][1])
+    assert 100 < values.mean() < 200  # diabetes progression scores have mean ~152
+    model = RegressionTask.load_from_checkpoint(best, weights_only=True)
+    assert float(model.target_mean) == pytest.approx(float(out.datamodule.splits["train"][1].mean()), rel=1e-4)
+
+
+def test_standardization_is_fitted_on_train_and_kept_in_the_checkpoint(fits: dict) -> None:
+    dm = fits["binary"].datamodule
+    train, test = dm.splits["train"][0], dm.splits["test"][0]
+    assert torch.allclose(train.mean(0), torch.zeros(train.shape[1]), atol=1e-4)
+    assert not torch.allclose(test.mean(0), torch.zeros(test.shape[1]), atol=1e-3)
+    saved = torch.load(fits["binary"].trainer.checkpoint_callback.best_model_path, weights_only=True)
+    state = saved["TabularDataModule"]
+    assert state["scaler"] == dm.scaler and state["classes"] == ["benign", "malignant"]
+    other = TabularDataModule(source="breast_cancer", seed=7)  # a different split would fit a different scaler
+    other.load_state_dict(state)
+    assert other.scaler == dm.scaler
+    raw = other._raw["test"][0]
+    assert torch.allclose(
+        other.splits["test"][0], (raw - torch.tensor(dm.scaler["mean"])) / torch.tensor(dm.scaler["std"])
+    )
+
+
+def write_flowers(path: Path, n: int = 150) -> None:
+    """An iris-like CSV with a string target: three well-separated species, four measurements."""
+    rng = np.random.default_rng(0)
+    species = ["setosa", "versicolor", "virginica"]
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["sepal_length", "sepal_width", "petal_length", "petal_width", "species"])
+        for i in range(n):
+            k = i % 3
+            writer.writerow([*(np.round(rng.normal(2.0 * k + j, 0.4), 2) for j in range(4)), species[k]])
+
+
+def readme_commands() -> list[list[str]]:
+    """The `uv run blueprint ...` lines of the README's "Your own CSV" section, as argument lists."""
+    section = (CONFIGS.parent / "README.md").read_text().split("## Your own CSV", 1)[1].split("\n## ", 1)[0]
+    text = section.replace("\\\n", " ")
+    lines = re.findall(r"^uv run blueprint (.+?)(?:\s+#.*)?$", text, flags=re.MULTILINE)
+    return [[str(CONFIGS.parent / a) if a.startswith("configs/") else a for a in shlex.split(line)] for line in lines]
+
+
+def test_readme_csv_commands_train_and_predict(tmp_path: Path) -> None:
+    """The exact README commands: fit on a user's CSV (string labels), then predict new rows into a CSV."""
+    write_flowers(tmp_path / "flowers.csv")
+    write_flowers(tmp_path / "new_flowers.csv", n=9)
+    fit, predict = readme_commands()
+    cli = run_cli(*fit, *QUIET)
+    assert cli.datamodule.classes == ["setosa", "versicolor", "virginica"]
+    assert float(cli.trainer.callback_metrics["test/acc"]) >= 0.9
+    run_cli(*predict, *QUIET)
+    lines = read_predictions(next(tmp_path.glob("logs/*/version_1/predictions.csv")))
+    assert [line["row"] for line in lines] == [str(i) for i in range(9)]
+    assert [line["label"] for line in lines] == ["setosa", "versicolor", "virginica"] * 3
+
+
+BAD_CSVS = {
+    "missing target": ("a,b\n1,2\n3,4\n", "no target column 'label'"),
+    "non-numeric feature": ("a,b,label\n1,red,x\n3,blue,y\n", "feature column 'b' is not numeric ('red' in row 0)"),
+    "missing feature value": ("a,b,label\n1,,x\n3,4,y\n", "feature column 'b' has 1 missing value(s) (rows 0)"),
+    "missing target value": ("a,b,label\n1,2,x\n3,4,\n", "target column 'label' has 1 missing value(s) (rows 1)"),
+    "single class": ("a,b,label\n1,2,x\n3,4,x\n", "target column 'label' has a single class 'x'"),
+    "empty file": ("", "is empty"),
+}
+
+
+@pytest.mark.parametrize("case", [*sorted(BAD_CSVS), "no such file"])
+def test_bad_csv_exits_nonzero_naming_file_and_column(case: str, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "table.csv"
+    if case in BAD_CSVS:
+        path.write_text(BAD_CSVS[case][0])
+    named = BAD_CSVS[case][1] if case in BAD_CSVS else "does not exist"
+    args = ["--data.init_args.source=null", f"--data.init_args.csv={path}", "--data.init_args.target=label"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "-c", config("tabular_mlp_multiclass.yaml"), *args, *QUIET)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert named in err and str(path) in err
+    assert not (tmp_path / "logs").exists()  # nothing started: no run directory, no checkpoint
+
+
+def test_task_and_data_mismatch_is_refused(capsys) -> None:
+    with pytest.raises(SystemExit):
+        run_cli(
+            "fit",
+            "-c",
+            config("tabular_mlp_regression.yaml"),
+            "--data.init_args.source=wine",
+            "--model.init_args.net.init_args.in_features=13",
+            *QUIET,
+        )
+    assert "3 classes" in capsys.readouterr().err
