@@ -61,7 +61,7 @@ def test_short_training_lowers_val_loss(tiny_fit) -> None:
     cli, before = tiny_fit
     metrics = cli.trainer.callback_metrics
     after = float(metrics["val/loss"])
-    assert after < 0.8 * before  # the untrained net already starts near black, so this is learned motion
+    assert after < 0.85 * before  # the untrained net already starts near black, so this is learned motion
     assert metrics["val/mse_per_frame"] < 0.8 * metrics["val/baseline_zeros_mse_per_frame"]
     assert metrics["val/mse_per_frame"] == pytest.approx(float(metrics["val/mse"]) * 32 * 32, rel=1e-3)
 

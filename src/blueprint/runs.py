@@ -69,6 +69,7 @@ def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
     """
     fixed = _checkpoint_dirpath(config)
     args = logger_args(config)
+    candidates: list[tuple[Path, int | None]]
     if fixed:
         candidates = [(Path(fixed) / LAST, None)]
     elif args is not None and args.get("version") is not None:

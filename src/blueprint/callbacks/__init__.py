@@ -2,5 +2,6 @@
 
 from blueprint.callbacks.grad_norm import GradNormMonitor
 from blueprint.callbacks.lr_finder import LRFinder
+from blueprint.callbacks.throughput import SamplesPerSecond
 
-__all__ = ["GradNormMonitor", "LRFinder"]
+__all__ = ["GradNormMonitor", "LRFinder", "SamplesPerSecond"]

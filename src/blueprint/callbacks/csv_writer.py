@@ -50,7 +50,8 @@ class PredictionCSVWriter(BasePredictionWriter):
             return
         rows, outputs = torch.cat(self._rows), torch.cat(self._outputs)
         order = torch.argsort(rows)
-        header, lines = format_predictions(rows[order], outputs[order], _class_names(trainer.datamodule))
+        classes = _class_names(getattr(trainer, "datamodule", None))  # Trainer sets it at runtime, undeclared
+        header, lines = format_predictions(rows[order], outputs[order], classes)
         path = Path(self.path) if self.path else Path(trainer.log_dir or ".") / "predictions.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as file:

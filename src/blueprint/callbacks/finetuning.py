@@ -25,7 +25,7 @@ class FreezeBackbone(BaseFinetuning):
     @staticmethod
     def _body(pl_module: L.LightningModule) -> list:
         net = getattr(pl_module, "net", None)
-        if not hasattr(net, "body_modules"):
+        if net is None or not hasattr(net, "body_modules"):
             raise UserError(f"FreezeBackbone needs model.net to be blueprint.nets.Backbone, got {type(net).__name__}")
         return net.body_modules()
 

@@ -28,13 +28,14 @@ class FrameGrid(L.Callback):
     def _fixed_batch(self, trainer: L.Trainer) -> tuple[torch.Tensor, torch.Tensor]:
         if self._batch is None:
             loader = trainer.val_dataloaders
+            assert loader is not None  # called at the end of a validation epoch, so val loaders exist
             inputs, targets = next(iter(loader[0] if isinstance(loader, list | tuple) else loader))[:2]
             self._batch = (inputs[: self.num_sequences], targets[: self.num_sequences])
         return self._batch
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         experiment = getattr(trainer.logger, "experiment", None)
-        if trainer.sanity_checking or not hasattr(experiment, "add_image"):
+        if trainer.sanity_checking or experiment is None or not hasattr(experiment, "add_image"):
             return
         inputs, targets = self._fixed_batch(trainer)
         with torch.no_grad():

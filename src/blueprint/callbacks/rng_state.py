@@ -11,7 +11,9 @@ from lightning.pytorch.callbacks import Callback
 
 def capture_rng_state() -> dict[str, Any]:
     """Every global generator's state in plain types, so the checkpoint still loads with weights_only=True."""
-    _, keys, pos, has_gauss, cached = np.random.get_state()
+    state = np.random.get_state(legacy=True)
+    assert isinstance(state, tuple)  # the legacy form, which the global MT19937 generator always gives
+    _, keys, pos, has_gauss, cached = state
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

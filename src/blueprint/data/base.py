@@ -99,7 +99,8 @@ class InMemoryDataModule(L.LightningDataModule):
         trainer = self.trainer
         if trainer is None or trainer.state.fn != "fit":
             return self._train_loader.batches_done
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        # Lightning types `current` as _ReadyCompletedTracker; _BatchProgress actually holds a _ProcessedTracker
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # type: ignore[attr-defined]
         return len(self._train_loader) if done >= trainer.num_training_batches else done
 
     def _eval_loader(self, name: str) -> InMemoryLoader:

@@ -85,7 +85,7 @@ class CIFAR10DataModule(InMemoryDataModule):
         self.classes = list(train.classes)
         images, targets = to_tensor_images(train.data, self.normalize), torch.tensor(train.targets)
         parts = stratified_split(np.asarray(train.targets), {"val": self.val_size}, self.seed)
-        splits = {name: (images[idx], targets[idx]) for name, idx in parts.items()}
+        splits: dict[str, Split] = {name: (images[idx], targets[idx]) for name, idx in parts.items()}
         splits["test"] = (to_tensor_images(test.data, self.normalize), torch.tensor(test.targets))
         return splits
 

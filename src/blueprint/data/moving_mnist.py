@@ -79,6 +79,8 @@ def load_public_npy(path: str, frames: int, frame_size: int) -> Tensor:
 class MovingMNISTDataModule(InMemoryDataModule):
     """Moving MNIST generated from the embedded digits; val/test use only held-out digits and are fixed by seed."""
 
+    _train_loader: FrameLoader | None  # this module's train_dataloader only ever builds FrameLoaders
+
     def __init__(
         self,
         frame_size: int = 64,
@@ -152,6 +154,7 @@ class MovingMNISTDataModule(InMemoryDataModule):
                 self._split("train"), self.batch_size, self.input_frames, drop_last=True, seed=self.seed,
                 transform=render, **self._ranks(),
             )  # fmt: skip
+            self._train_loader.consumed = self._batches_trained  # resume at the batch the trainer finished
         return self._train_loader
 
     def _eval_loader(self, name: str) -> FrameLoader:

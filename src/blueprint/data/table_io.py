@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ from blueprint.errors import UserError
 
 BUILTIN_TABLES = ("breast_cancer", "wine", "diabetes")
 MAX_INTEGER_CLASSES = 20  # an integer target with at most this many distinct values is taken as class labels
+TaskKind = Literal["classification", "regression"]
 
 
 @dataclass
@@ -23,7 +25,7 @@ class Table:
     classes: list[str] | None
 
 
-def load_builtin(name: str) -> tuple[pd.DataFrame, str, str]:
+def load_builtin(name: str) -> tuple[pd.DataFrame, str, TaskKind]:
     """A scikit-learn bundled table as (frame, target column, task); class targets become their names."""
     from sklearn import datasets
 
@@ -51,7 +53,7 @@ def read_csv(path: str) -> pd.DataFrame:
     return frame
 
 
-def infer_task(column: pd.Series) -> str:
+def infer_task(column: pd.Series) -> TaskKind:
     """Text, booleans and integers with few distinct values are class labels; other numbers are regression targets."""
     if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         return "classification"
@@ -86,7 +88,9 @@ def _class_labels(column: pd.Series) -> list[str]:
     return [str(v) for v in sorted(column.unique())]
 
 
-def _encode_target(column: pd.Series, task: str, classes: list[str] | None, origin: str) -> tuple[np.ndarray, list]:
+def _encode_target(
+    column: pd.Series, task: str, classes: list[str] | None, origin: str
+) -> tuple[np.ndarray, list[str] | None]:
     name = column.name
     if column.isna().any():
         raise UserError(f"{origin}: target column {name!r} has {_missing_rows(column)}; fill or drop those rows")

@@ -7,7 +7,7 @@ import torch
 
 from blueprint.data.base import InMemoryDataModule, Split
 from blueprint.data.splits import stratified_split
-from blueprint.data.table_io import BUILTIN_TABLES, Table, infer_task, load_builtin, read_csv, to_table
+from blueprint.data.table_io import BUILTIN_TABLES, Table, TaskKind, infer_task, load_builtin, read_csv, to_table
 from blueprint.errors import UserError
 
 
@@ -56,10 +56,12 @@ class TabularDataModule(InMemoryDataModule):
     def table(self) -> Table:
         """The validated training table, read once."""
         if self._table is None:
+            task: TaskKind | Literal["auto"]
             if self.source is not None:
                 frame, target, task = load_builtin(self.source)
                 origin = f"scikit-learn table {self.source!r}"
             else:
+                assert self.csv is not None and self.target is not None  # __init__ requires both without a source
                 frame, target = read_csv(self.csv), self.target
                 origin = f"CSV file {self.csv!r}"
                 task = self.task
@@ -72,6 +74,11 @@ class TabularDataModule(InMemoryDataModule):
     @property
     def input_shape(self) -> tuple[int, ...]:
         return (len(self.table().feature_names),)
+
+    @input_shape.setter
+    def input_shape(self, value: tuple[int, ...]) -> None:
+        """Read-only: the shape follows the table's feature columns (a setter only so it may override the base)."""
+        raise AttributeError("TabularDataModule.input_shape follows the table's feature columns and cannot be set")
 
     @property
     def classes(self) -> list[str] | None:
@@ -87,6 +94,7 @@ class TabularDataModule(InMemoryDataModule):
         n = len(table.rows)
         sizes = {"test": round(n * self.test_fraction), "val": round(n * self.val_fraction)}
         is_class = table.classes is not None
+        assert table.target is not None  # the training table always has its target column (target_required)
         try:
             return stratified_split(table.target, sizes, self.seed, stratify=is_class)
         except ValueError as err:

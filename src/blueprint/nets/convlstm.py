@@ -20,6 +20,7 @@ class ConvLSTMCell(nn.Module):
         self.gates = nn.Conv2d(
             in_channels + hidden_channels, 4 * hidden_channels, kernel_size, padding=kernel_size // 2
         )
+        assert self.gates.bias is not None
         with torch.no_grad():  # forget-gate bias 1: remember by default, the usual LSTM trick for stable early training
             self.gates.bias[hidden_channels : 2 * hidden_channels].fill_(1.0)
 
@@ -68,6 +69,7 @@ class ConvLSTMForecaster(nn.Module):
             ConvLSTMCell(a, b, kernel_size) for a, b in zip(widths, widths[1:], strict=False)
         )
         self.head = nn.Conv2d(sum(hidden_channels), folded, kernel_size=1)
+        assert self.head.bias is not None
         nn.init.constant_(self.head.bias, -3.0)  # start near-black (sigmoid(-3) = 0.05), like most of a frame
 
     @property

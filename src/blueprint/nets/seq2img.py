@@ -57,7 +57,9 @@ class LSTMFrameGenerator(nn.Module):
             decoder += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.BatchNorm2d(a)]
             decoder += [nn.Conv2d(a, b, 3, padding=1), nn.ReLU() if b != in_channels else nn.Sigmoid()]
         self.decoder = nn.Sequential(*decoder)
-        nn.init.constant_(decoder[-2].bias, -3.0)  # start near-black (sigmoid(-3) = 0.05), like most of a frame
+        last_conv = decoder[-2]
+        assert isinstance(last_conv, nn.Conv2d) and last_conv.bias is not None
+        nn.init.constant_(last_conv.bias, -3.0)  # start near-black (sigmoid(-3) = 0.05), like most of a frame
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -37,6 +37,8 @@ class BaseTask(L.LightningModule):
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
         self.weight_decay_exclude_norm_bias = weight_decay_exclude_norm_bias
+        self._epoch_sums: dict[str, tuple[torch.Tensor, int]] = {}
+        self._epoch_metric_stages: set[str] = set()
         input_shape = getattr(net, "input_shape", None)
         if input_shape is not None:
             self.example_input_array = torch.zeros(2, *input_shape)
@@ -88,7 +90,40 @@ class BaseTask(L.LightningModule):
         if self.logger is not None:
             self.logger.log_hyperparams(dict(self.hparams), {"hp_metric": float("nan")})
 
+    def log_epoch_mean(self, name: str, value: torch.Tensor, batch_size: int) -> None:
+        """Add a per-step scalar to its epoch mean, kept on the device; logged once when the stage's epoch ends.
+
+        A self.log call costs Lightning ~0.5 ms (it moves the logged state to the device on every call), which
+        is 10-40% of a small model's step on a CPU; summing here costs two tensor ops and no host sync.
+        """
+        weighted = value.detach().float() * batch_size
+        total, count = self._epoch_sums.get(name, (0.0, 0))
+        self._epoch_sums[name] = (weighted + total, batch_size + count)
+
+    def update_metrics(self, stage: str, *args: Any) -> None:
+        """Update `<stage>_metrics` (a torchmetrics collection); it is computed, logged and reset at epoch end."""
+        getattr(self, f"{stage}_metrics").update(*args)
+        self._epoch_metric_stages.add(stage)
+
+    def log_epoch_metrics(self, stage: str) -> None:
+        """Log what `log_epoch_mean` and `update_metrics` gathered for `stage` this epoch, then start afresh."""
+        for name in [n for n in self._epoch_sums if n.startswith(f"{stage}/")]:
+            total, count = self._epoch_sums.pop(name)
+            self.log(name, total / count, prog_bar=stage != "train", sync_dist=True)
+        if stage in self._epoch_metric_stages:
+            self._epoch_metric_stages.discard(stage)
+            metrics = getattr(self, f"{stage}_metrics")
+            self.log_dict(metrics.compute(), prog_bar=stage != "train")
+            metrics.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self.log_epoch_metrics("train")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_epoch_metrics("test")
+
     def on_validation_epoch_end(self) -> None:
+        self.log_epoch_metrics("val")
         value = self.trainer.callback_metrics.get(self.monitor)
         if value is not None and not self.trainer.sanity_checking:
             self.log("hp_metric", value, sync_dist=True)

@@ -1,6 +1,6 @@
 """Next-frame prediction: (B, T_in, C, H, W) -> (B, T_out, C, H, W) in [0, 1], with trivial baselines logged beside."""
 
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
@@ -12,6 +12,14 @@ from blueprint.errors import UserError
 from blueprint.tasks.base import BaseTask, _default_optimizer
 
 FITTING_LOSSES = (nn.MSELoss, nn.L1Loss, nn.BCELoss)
+
+
+class _EpochLogKwargs(TypedDict):
+    """Keyword arguments shared by every `self.log` call here, typed so they check against its signature."""
+
+    on_step: bool
+    on_epoch: bool
+    batch_size: int
 
 
 def mse_per_frame(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -85,7 +93,7 @@ class FramePredictionTask(BaseTask):
         predictions = self(inputs)
         loss = self.loss_fn(predictions.float(), targets)
         size = len(inputs)
-        log = {"on_step": False, "on_epoch": True, "batch_size": size}
+        log: _EpochLogKwargs = {"on_step": False, "on_epoch": True, "batch_size": size}
         self.log(f"{stage}/loss", loss, prog_bar=stage != "train", **log)
         predictions = predictions.detach().float()
         self.log(f"{stage}/mse_per_frame", mse_per_frame(predictions, targets), prog_bar=stage != "train", **log)

@@ -21,6 +21,8 @@ class RegressionTask(BaseTask):
 
     monitor = "val/loss"
     monitor_mode = "min"
+    target_mean: torch.Tensor  # buffers registered in __init__
+    target_std: torch.Tensor
 
     def __init__(
         self,

@@ -1,0 +1,257 @@
+"""How much does the template cost over a plain PyTorch loop? Four ways to train the same model, interleaved.
+
+(a) the plain loop from the source material over DataLoader(TensorDataset); (b) the same loop over the project's
+InMemoryLoader; (c) `blueprint fit` through the CLI with the config as shipped (logging, progress bar, checkpoints);
+(d) the Trainer with barebones=True. Every variant trains and validates once per epoch on the same model, data,
+batch size, precision and thread count. Runs are interleaved (a, b, c, d, a, b, c, d, ...) in one process so that
+load from other processes hits every variant alike; compare ratios, not absolute seconds.
+
+    uv run python scripts/bench.py                                  # all configs, fp32 + bf16-mixed, 1 + 2 threads
+    uv run python scripts/bench.py --configs configs/mnist_mlp.yaml --epochs 2 --repeats 3 --threads 2
+"""
+
+import argparse
+import contextlib
+import copy
+import io
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from bench_report import render  # scripts/bench_report.py, next to this file
+from blueprint.callbacks import SamplesPerSecond
+from blueprint.cli import cli_main
+from blueprint.data.loader import InMemoryLoader
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIGS = ["configs/mnist_mlp.yaml", "configs/mnist_cnn.yaml", "configs/moving_mnist_convlstm.yaml"]
+VARIANTS = {
+    "a": "plain loop, DataLoader(TensorDataset)",
+    "b": "plain loop, InMemoryLoader",
+    "c": "blueprint fit (CLI, config as shipped)",
+    "d": "Trainer(barebones=True)",
+}
+
+
+@dataclass
+class Result:
+    """Seconds of every measured epoch, wall clock and process CPU time (a run's first epoch is warm-up)."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    samples: int = 0
+
+    def add(self, run: "Run") -> None:
+        skip = 1 if len(run.wall) > 1 else 0
+        self.wall += run.wall[skip:]
+        self.cpu += run.cpu[skip:]
+        self.samples = run.samples
+
+    @property
+    def best(self) -> float:
+        return min(self.wall)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def best_cpu(self) -> float:
+        return min(self.cpu)
+
+
+@dataclass
+class Run:
+    """One training run's per-epoch seconds and its training samples per epoch."""
+
+    wall: list[float]
+    cpu: list[float]
+    samples: int
+
+    @classmethod
+    def from_timer(cls, timer: SamplesPerSecond) -> "Run":
+        return cls(timer.epoch_seconds(), timer.epoch_seconds(cpu=True), timer.epoch_samples[-1])
+
+
+class Workload:
+    """One config's model and data, built once through the CLI; every run starts from copies of the same weights."""
+
+    def __init__(self, config: Path, limit_batches: int | None, fit_args: list[str] | None = None) -> None:
+        cli = cli_main(["-c", str(config), "--trainer.logger=false", "--trainer.enable_progress_bar=false"], run=False)
+        self.config = config.resolve()  # (c) runs in a temp dir
+        self.limit = limit_batches
+        self.fit_args = fit_args or []
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.task = copy.deepcopy(cli.model)
+        self.datamodule = cli.datamodule
+        self.datamodule.setup("fit")
+        self.train = self.datamodule.splits["train"]
+        self.val = self.datamodule.splits["val"]
+        self.batch_size = self.datamodule.batch_size
+        self.eval_batch_size = self.datamodule.eval_batch_size
+
+    def _limit(self, batches: int) -> int:
+        return min(batches, self.limit) if self.limit else batches
+
+    def plain(self, loader_kind: str, precision: str, epochs: int) -> Run:
+        """(a)/(b): zero_grad, forward, loss, backward, step; then a no_grad pass over the validation split."""
+        task = copy.deepcopy(self.task).to(self.device)
+        net, loss_fn = task.net, getattr(task, "compute_loss", task.loss_fn)
+        optimizer = task.optimizer(net.parameters())
+        train, val = self._loaders(loader_kind)
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=precision.startswith("bf16"))
+        run = Run([], [], 0)
+        for _ in range(epochs):
+            start, start_cpu, samples = time.perf_counter(), time.process_time(), 0
+            net.train()
+            for index, batch in enumerate(train):
+                if index == self._limit(len(train)):
+                    break
+                inputs, targets = (t.to(self.device, non_blocking=True) for t in batch[:2])
+                optimizer.zero_grad()
+                with autocast:
+                    loss = loss_fn(net(inputs), targets)
+                loss.backward()
+                optimizer.step()
+                samples += len(inputs)
+            net.eval()
+            total = torch.zeros((), device=self.device)
+            with torch.no_grad(), autocast:
+                for index, batch in enumerate(val):
+                    if index == self._limit(len(val)):
+                        break
+                    inputs, targets = (t.to(self.device, non_blocking=True) for t in batch[:2])
+                    total += loss_fn(net(inputs), targets).float()
+            total.item()  # the validation loss a user would print; also waits for the device
+            run.wall.append(time.perf_counter() - start)
+            run.cpu.append(time.process_time() - start_cpu)
+            run.samples = samples
+        return run
+
+    def _loaders(self, kind: str) -> tuple:
+        if kind == "a":
+            pin = self.device.type == "cuda"
+            train_set, val_set = TensorDataset(*self.train), TensorDataset(*self.val)
+            train = DataLoader(train_set, self.batch_size, shuffle=True, drop_last=True, pin_memory=pin)
+            return train, DataLoader(val_set, self.eval_batch_size, pin_memory=pin)
+        on_device = [tuple(t.to(self.device) for t in split) for split in (self.train, self.val)]
+        transform = self.datamodule.train_transform()
+        train = InMemoryLoader(on_device[0], self.batch_size, shuffle=True, drop_last=True, transform=transform)
+        return train, InMemoryLoader(on_device[1], self.eval_batch_size)
+
+    def cli_fit(self, precision: str, epochs: int) -> Run:
+        """(c): the real `blueprint fit` in-process, in a temp dir, with a SamplesPerSecond timer appended."""
+        args = ["fit", "-c", str(self.config), f"--trainer.max_epochs={epochs}", f"--trainer.precision={precision}"]
+        clock = '{"class_path": "blueprint.callbacks.SamplesPerSecond", "init_args": {"log": false}}'
+        args += ["--test_after_fit=false", *self.fit_args, f"--trainer.callbacks+={clock}"]  # a timer that logs nothing
+        if self.limit:
+            args += [f"--trainer.limit_train_batches={self.limit}", f"--trainer.limit_val_batches={self.limit}"]
+        cwd, captured = os.getcwd(), io.StringIO()  # the progress bar draws into `captured`, not the terminal
+        with tempfile.TemporaryDirectory() as tmp:
+            os.chdir(tmp)
+            try:
+                with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+                    cli = cli_main(args)
+            except SystemExit as err:
+                raise RuntimeError(f"blueprint fit failed: {captured.getvalue()[-2000:]}") from err
+            finally:
+                os.chdir(cwd)
+        timer = next(c for c in cli.trainer.callbacks if isinstance(c, SamplesPerSecond))
+        return Run.from_timer(timer)
+
+    def barebones(self, precision: str, epochs: int) -> Run:
+        """(d): the Trainer's floor: no logger, progress bar, checkpoints; the task's self.log becomes a no-op."""
+        task = copy.deepcopy(self.task)
+        task.log = task.log_dict = lambda *args, **kwargs: None
+        timer = SamplesPerSecond(log=False)
+        limits = {"limit_train_batches": self.limit, "limit_val_batches": self.limit} if self.limit else {}
+        trainer = L.Trainer(
+            barebones=True, max_epochs=epochs, precision=precision, devices=1, callbacks=[timer], **limits
+        )
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
+            trainer.fit(task, datamodule=copy.deepcopy(self.datamodule))
+        return Run.from_timer(timer)
+
+    def run(self, variant: str, precision: str, epochs: int) -> Run:
+        if variant in "ab":
+            return self.plain(variant, precision, epochs)
+        return self.cli_fit(precision, epochs) if variant == "c" else self.barebones(precision, epochs)
+
+
+def loader_delivery(repeats: int, samples: int = 8192, batch_size: int = 64) -> dict[str, float]:
+    """Seconds to deliver one shuffled epoch of MNIST-shaped batches (min over interleaved repeats)."""
+    images, labels = torch.randn(samples, 1, 28, 28), torch.randint(0, 10, (samples,))
+    dataset = TensorDataset(images, labels)
+    loaders = {
+        "DataLoader(TensorDataset)": DataLoader(dataset, batch_size, shuffle=True, drop_last=True),
+        "InMemoryLoader": InMemoryLoader((images, labels), batch_size, shuffle=True, drop_last=True),
+    }
+    best = dict.fromkeys(loaders, float("inf"))
+    for _ in range(max(repeats, 3)):
+        for name, loader in loaders.items():
+            start = time.perf_counter()
+            for _batch in loader:
+                pass
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: seconds / (samples // batch_size) for name, seconds in best.items()}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, help="config files (missing ones are skipped)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is dropped as warm-up")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every variant")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch.set_num_threads values")
+    parser.add_argument("--precision", nargs="+", default=["32-true", "bf16-mixed"], help="Trainer precisions")
+    parser.add_argument("--variants", default="abcd", help="subset of a, b, c, d")
+    parser.add_argument("--limit-batches", type=int, default=None, help="cap batches per epoch (quick checks)")
+    parser.add_argument("--fit-args", nargs="*", default=[], help="extra `blueprint fit` options for (c)")
+    parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"), help="Markdown report path")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")
+    configs = [Path(c) if Path(c).is_absolute() else REPO / c for c in args.configs]
+    for missing in [c for c in configs if not c.is_file()]:
+        print(f"skipping {missing}: no such config")
+    workloads = {c: Workload(c, args.limit_batches, args.fit_args) for c in configs if c.is_file()}
+    settings = [(c, p, t) for c in workloads for p in args.precision for t in args.threads]
+    results = {(*s, v): Result() for s in settings for v in args.variants}
+    threads_before = torch.get_num_threads()
+    for repeat in range(args.repeats):  # interleave everything: a b c d of every setting, then again
+        for config, precision, threads in settings:
+            torch.set_num_threads(threads)
+            for variant in args.variants:
+                run = workloads[config].run(variant, precision, args.epochs)
+                results[(config, precision, threads, variant)].add(run)
+            print(f"repeat {repeat + 1}/{args.repeats} {config.stem} {precision} threads={threads} done", flush=True)
+    delivery = {}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        delivery[threads] = loader_delivery(args.repeats)
+    torch.set_num_threads(threads_before)
+    text = render(results, delivery, args, sys.argv[1:] if argv is None else argv)
+    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
