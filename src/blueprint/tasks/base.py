@@ -7,6 +7,8 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
+from blueprint.param_groups import decay_and_no_decay
+
 
 def _default_optimizer(params: Any) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=1e-3)
@@ -25,6 +27,7 @@ class BaseTask(L.LightningModule):
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: str = "epoch",
         loss: nn.Module | None = None,
+        weight_decay_exclude_norm_bias: bool = False,
     ) -> None:
         super().__init__()
         self.net = net
@@ -33,6 +36,7 @@ class BaseTask(L.LightningModule):
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
+        self.weight_decay_exclude_norm_bias = weight_decay_exclude_norm_bias
         self._epoch_sums: dict[str, tuple[torch.Tensor, int]] = {}
         self._epoch_metric_stages: set[str] = set()
         input_shape = getattr(net, "input_shape", None)
@@ -124,21 +128,26 @@ class BaseTask(L.LightningModule):
         if value is not None and not self.trainer.sanity_checking:
             self.log("hp_metric", value, sync_dist=True)
 
-    def _build_scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
-        """Schedules that need the run length (OneCycleLR without total_steps) get it from the trainer."""
+    def _build_scheduler(self, optimizer: torch.optim.Optimizer) -> tuple[Any, str]:
+        """Schedules that need the run length (OneCycleLR without total_steps) get it from the trainer.
+
+        Returns the scheduler and its interval: a schedule sized in trainer steps is stepped every batch.
+        """
         assert self.scheduler is not None
         try:
-            return self.scheduler(optimizer)
+            return self.scheduler(optimizer), self.scheduler_interval
         except ValueError as err:
             if "total_steps" not in str(err):
                 raise
             with_overrides = cast(Any, self.scheduler)  # jsonargparse's callable accepts constructor overrides
-            return with_overrides(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
+            return with_overrides(optimizer, total_steps=int(self.trainer.estimated_stepping_batches)), "step"
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer(self.parameters())
+        """`weight_decay_exclude_norm_bias` puts biases and normalization params in a group with weight_decay 0."""
+        params = decay_and_no_decay(self) if self.weight_decay_exclude_norm_bias else self.parameters()
+        optimizer = self.optimizer(params)
         if self.scheduler is None:
             return optimizer
-        scheduler = self._build_scheduler(optimizer)
-        config = {"scheduler": scheduler, "interval": self.scheduler_interval, "monitor": self.monitor}
+        scheduler, interval = self._build_scheduler(optimizer)
+        config = {"scheduler": scheduler, "interval": interval, "monitor": self.monitor}
         return {"optimizer": optimizer, "lr_scheduler": config}

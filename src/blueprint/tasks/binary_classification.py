@@ -26,10 +26,18 @@ class BinaryClassificationTask(BaseTask):
         scheduler_interval: str = "epoch",
         loss: nn.Module | None = None,
         threshold: float = 0.5,
+        weight_decay_exclude_norm_bias: bool = False,
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise UserError(f"model.threshold must be in (0, 1), got {threshold}")
-        super().__init__(net, optimizer, scheduler, scheduler_interval, loss)
+        super().__init__(
+            net,
+            optimizer,
+            scheduler,
+            scheduler_interval,
+            loss,
+            weight_decay_exclude_norm_bias=weight_decay_exclude_norm_bias,
+        )
         self.save_hyperparameters()
         self.drop_unplain_hparams()
         outputs = int(getattr(net, "out_features", 1))

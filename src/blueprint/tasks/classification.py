@@ -29,11 +29,19 @@ class ClassificationTask(BaseTask):
         scheduler_interval: str = "epoch",
         loss: nn.Module | None = None,
         label_smoothing: float = 0.0,
+        weight_decay_exclude_norm_bias: bool = False,
     ) -> None:
         if not 0.0 <= label_smoothing < 1.0:
             raise UserError(f"model.label_smoothing must be in [0, 1), got {label_smoothing}")
         self.label_smoothing = label_smoothing
-        super().__init__(net, optimizer, scheduler, scheduler_interval, loss)
+        super().__init__(
+            net,
+            optimizer,
+            scheduler,
+            scheduler_interval,
+            loss,
+            weight_decay_exclude_norm_bias=weight_decay_exclude_norm_bias,
+        )
         self.save_hyperparameters()
         self.drop_unplain_hparams()
         self.num_classes = int(getattr(net, "out_features", 0))

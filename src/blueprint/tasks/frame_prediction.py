@@ -44,8 +44,16 @@ class FramePredictionTask(BaseTask):
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: str = "epoch",
         loss: nn.Module | None = None,
+        weight_decay_exclude_norm_bias: bool = False,
     ) -> None:
-        super().__init__(net, optimizer, scheduler, scheduler_interval, loss)
+        super().__init__(
+            net,
+            optimizer,
+            scheduler,
+            scheduler_interval,
+            loss,
+            weight_decay_exclude_norm_bias=weight_decay_exclude_norm_bias,
+        )
         self.save_hyperparameters()
         self.drop_unplain_hparams()
         self.output_frames = getattr(net, "output_frames", None)

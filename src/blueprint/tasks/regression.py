@@ -32,8 +32,16 @@ class RegressionTask(BaseTask):
         scheduler_interval: str = "epoch",
         loss: nn.Module | None = None,
         standardize_target: bool = True,
+        weight_decay_exclude_norm_bias: bool = False,
     ) -> None:
-        super().__init__(net, optimizer, scheduler, scheduler_interval, loss)
+        super().__init__(
+            net,
+            optimizer,
+            scheduler,
+            scheduler_interval,
+            loss,
+            weight_decay_exclude_norm_bias=weight_decay_exclude_norm_bias,
+        )
         self.save_hyperparameters()
         self.drop_unplain_hparams()
         self.standardize_target = standardize_target

@@ -1,0 +1,69 @@
+"""Every command in the README's Recipes block runs, in order, in-process, with a few fast settings appended."""
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONFIGS, REPO, run_cli
+from tests.fast import QUIET, TINY_NET
+from tests.scripts import load_script
+
+FAST_FIT = [
+    "--trainer.max_steps=3",
+    "--trainer.limit_val_batches=1",
+    "--trainer.limit_test_batches=1",
+    "--trainer.logger.init_args.log_graph=false",
+    *QUIET,
+]
+FAST_TRIAL = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=3", *FAST_FIT[1:]]  # trials must validate
+FAST_SCRIPT = {"sweep": ["--trials=2"], "export": ["--exporter=torchscript", "--batch-size=8"]}
+
+
+def recipe_commands() -> list[str]:
+    """The `uv run ...` lines of the first bash block under '## Recipes' (comments and blank lines skipped)."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Recipes") :]
+    block = section[section.index("```bash") + len("```bash") : section.index("```", section.index("```bash") + 7)]
+    lines = [line.strip() for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _absolute(args: list[str]) -> list[str]:
+    return [str(REPO / a) if a.startswith("configs/") else a for a in args]
+
+
+def _tiny_net(args: list[str]) -> list[str]:
+    return TINY_NET["mnist_cnn.yaml" if any("mnist_cnn" in a for a in args) else "mnist_mlp.yaml"]
+
+
+def run_recipe(line: str) -> None:
+    words = shlex.split(line)
+    assert words[:2] == ["uv", "run"], f"a recipe must be a `uv run` command: {line}"
+    args = _absolute(words[2:])
+    if args[0] == "blueprint":
+        run_cli(*args[1:], *FAST_FIT, *_tiny_net(args))
+        return
+    assert args[0] == "python" and args[1].startswith(str(REPO / "scripts")) or args[1].startswith("scripts/"), line
+    name = Path(args[1]).stem
+    own, trial = (args[2:], []) if "--" not in args else (args[2 : args.index("--")], args[args.index("--") + 1 :])
+    extra_trial = ["--", *trial, *FAST_TRIAL, *_tiny_net(args)] if name == "sweep" else []
+    load_script(name).main([*own, *FAST_SCRIPT.get(name, []), *extra_trial])
+
+
+def test_readme_recipes_all_run() -> None:
+    commands = recipe_commands()
+    assert len(commands) >= 20
+    for line in commands:
+        try:
+            run_recipe(line)
+        except (Exception, SystemExit) as err:
+            pytest.fail(f"README recipe failed: {line}\n{type(err).__name__}: {err}")
+    assert Path("logs/mnist_mlp/version_0/checkpoints/model.onnx").is_file()  # the export recipe wrote its files
+    assert Path("logs/sweep/best.yaml").is_file()
+
+
+def test_every_preset_is_documented_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text()
+    missing = [p.name for p in (CONFIGS / "presets").glob("*.yaml") if f"configs/presets/{p.name}" not in readme]
+    assert not missing, f"presets without a README line: {missing}"

@@ -1,0 +1,62 @@
+"""scripts/sweep.py: 3 tiny real trials, pruning reports, a table, TensorBoard hparams, a best config that fits."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import run_cli
+from tests.fast import QUIET
+from tests.scripts import load_script
+
+TINY = [
+    "--trainer.max_epochs=2",
+    "--trainer.limit_train_batches=3",
+    "--trainer.limit_val_batches=1",
+    "--trainer.log_every_n_steps=1",
+    "--trainer.logger.init_args.log_graph=false",
+    "--model.init_args.net.init_args.hidden=[16]",
+    *QUIET,
+]
+OPT = "model.init_args.optimizer"
+
+
+def test_sweep_runs_trials_and_writes_a_best_config_that_fits(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sweep = load_script("sweep")
+    best_yaml = tmp_path / "best.yaml"
+    study = sweep.main(
+        [
+            "-c",
+            str(Path(__file__).resolve().parents[1] / "configs" / "mnist_mlp.yaml"),
+            "--trials=3",
+            f"--param={OPT}.init_args.lr=loguniform:1e-4:1e-1",
+            f"--param={OPT}.init_args.momentum=uniform:0.85:0.99",
+            f"--set={OPT}.class_path=torch.optim.SGD",
+            f"--out={best_yaml}",
+            f"--study-dir={tmp_path / 'sweep'}",
+            "--",
+            *TINY,
+        ]
+    )
+    assert len(study.trials) == 3
+    assert {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED"}
+    assert all(len(t.intermediate_values) >= 1 for t in study.trials)  # val/acc reported for pruning each epoch
+    table = capsys.readouterr().out
+    assert "val/acc" in table and "momentum" in table and table.count("complete") >= 1
+
+    runs = EventAccumulator(str(tmp_path / "sweep" / "hparams" / "trial_000")).Reload()
+    assert "sweep/val/acc" in runs.Tags()["scalars"]
+    assert (tmp_path / "sweep" / "trials" / "trial_002").is_dir()
+
+    best = yaml.safe_load(best_yaml.read_text())
+    optimizer = best["model"]["init_args"]["optimizer"]
+    assert optimizer["class_path"] == "torch.optim.SGD"
+    assert optimizer["init_args"]["lr"] == pytest.approx(study.best_params[f"{OPT}.init_args.lr"])
+    assert best["trainer"]["max_epochs"] == 20  # the trial-only speed limits are not part of the best config
+
+    cli = run_cli("fit", "-c", str(best_yaml), *TINY, "--test_after_fit=false")
+    assert cli.trainer.global_step == 6
+    assert cli.trainer.optimizers[0].param_groups[0]["momentum"] == pytest.approx(
+        study.best_params[f"{OPT}.init_args.momentum"]
+    )
