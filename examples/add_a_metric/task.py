@@ -9,7 +9,7 @@ from examples.add_a_metric.metric import ConfidentErrorRate
 
 
 class ClassificationWithConfidentErrors(ClassificationTask):
-    """Also logs train/confident_error, val/confident_error and test/confident_error."""
+    """Also logs val/confident_error and test/confident_error."""
 
     def __init__(
         self,
@@ -22,6 +22,6 @@ class ClassificationWithConfidentErrors(ClassificationTask):
         confidence_threshold: float = 0.9,
     ) -> None:
         super().__init__(net, optimizer, scheduler, scheduler_interval, loss, label_smoothing)
-        for stage in ("train", "val", "test"):  # a fresh metric object per stage, like the built-in ones
+        for stage in ("val", "test"):  # a fresh metric object per stage (training logs only loss and accuracy)
             stage_metrics = getattr(self, f"{stage}_metrics")
             stage_metrics.add_metrics({"confident_error": ConfidentErrorRate(confidence_threshold)})
