@@ -9,7 +9,8 @@ NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.m
 
 def decay_and_no_decay(module: nn.Module) -> list[dict[str, Any]]:
     """Two groups for `optimizer(params)`: weights keep the optimizer's weight_decay; biases and norm params get 0."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for layer in module.modules():
         for name, param in layer.named_parameters(recurse=False):
             if not param.requires_grad:

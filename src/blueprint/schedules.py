@@ -3,6 +3,7 @@
 import math
 
 import torch
+from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler
 
 
@@ -37,6 +38,6 @@ class WarmupCosineLR(LRScheduler):
         self.min_factor = min_factor
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | Tensor]:
         factor = warmup_cosine_factor(self.last_epoch, self.warmup_steps, self.total_steps, self.min_factor)
         return [base_lr * factor for base_lr in self.base_lrs]

@@ -56,11 +56,13 @@ class LRFinder(LearningRateFinder):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         assert self.optimal_lr is not None
         lrs, losses = self.optimal_lr.results["lr"], self.optimal_lr.results["loss"]
         self.suggested_lr = steepest_descent_lr(lrs, losses)
         fig = self.optimal_lr.plot(suggest=False)
+        assert isinstance(fig, Figure), "LearningRateFinder.plot returns a matplotlib Figure"
         if self.suggested_lr is not None:
             fig.axes[0].axvline(
                 self.suggested_lr, color="red", linestyle="--", label=f"suggested {self.suggested_lr:.2g}"

@@ -74,7 +74,7 @@ class InMemoryDataModule(L.LightningDataModule):
     def train_dataloader(self) -> InMemoryLoader:
         """Under `trainer.overfit_batches` the same batches come every epoch: no shuffle, no augmentation."""
         if self._train_loader is None:
-            overfit = self.trainer is not None and bool(self.trainer.overfit_batches)
+            overfit = self.trainer is not None and bool(getattr(self.trainer, "overfit_batches", 0))
             self._train_loader = InMemoryLoader(
                 self._fixed_order("train") if overfit else self._split("train"),
                 self.batch_size,
