@@ -32,6 +32,7 @@ from bench_report import render  # scripts/bench_report.py, next to this file
 from blueprint.callbacks import SamplesPerSecond
 from blueprint.cli import cli_main
 from blueprint.data.loader import InMemoryLoader
+from blueprint.runtime import remember_no_gpu
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIGS = ["configs/mnist_mlp.yaml", "configs/mnist_cnn.yaml", "configs/moving_mnist_convlstm.yaml"]
@@ -222,6 +223,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
+    remember_no_gpu()  # as `blueprint fit` does; process-wide, so every variant gets it
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")

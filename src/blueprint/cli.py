@@ -12,6 +12,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
 from blueprint.errors import TrainingStopped, UserError
 from blueprint.preflight import check_before_run, prepare_config
+from blueprint.runtime import remember_no_gpu
 
 PROGRESS_REFRESH_STEPS = 20
 
@@ -91,6 +92,7 @@ def _root_message(err: Exception) -> str:
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> BlueprintCLI:
     """Entry point used by the console script and by tests (pass `args` to drive it in-process)."""
+    remember_no_gpu()
     try:
         return BlueprintCLI(
             LightningModule,

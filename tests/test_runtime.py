@@ -1,0 +1,31 @@
+"""On a machine without a GPU the "is CUDA available?" answer is cached, so optimizer steps stop probing NVML."""
+
+import pytest
+import torch
+
+from blueprint.runtime import remember_no_gpu
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_no_gpu_answer_is_cached_and_steps_stop_probing(monkeypatch) -> None:
+    if not torch.backends.cuda.is_built():
+        assert remember_no_gpu() is False  # a CPU-only torch never probes: nothing to cache
+        return
+    monkeypatch.setattr(torch.cuda, "_cached_device_count", None)
+    assert remember_no_gpu() is True
+
+    def probe() -> int:
+        raise AssertionError("NVML probed after the answer was cached")
+
+    monkeypatch.setattr(torch.cuda, "_raw_device_count_nvml", probe)
+    layer = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.AdamW(layer.parameters())
+    layer(torch.ones(2, 3)).sum().backward()
+    optimizer.step()  # Adam's step asks torch.accelerator whether CUDA is there
+    assert torch.cuda.is_available() is False
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_machines_with_a_gpu_are_left_alone() -> None:
+    assert remember_no_gpu() is False
+    assert torch.cuda.device_count() > 0
