@@ -1,4 +1,4 @@
-"""Checkpoints on disk: written atomically and verified, read only from local files with weights_only=True."""
+"""Checkpoints on disk: written atomically and checked, read only from local files with weights_only=True."""
 
 import os
 from pathlib import Path
@@ -13,24 +13,42 @@ from blueprint.errors import UserError
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """torch.save to a temp file, reload it as a check, then os.replace: a crash never leaves a half-written file."""
+    """torch.save to a temp file, fsync, then os.replace: a crash never leaves a half-written checkpoint.
+
+    The first checkpoint this object writes is reloaded with weights_only=True before the rename, so a run whose
+    checkpoints could never be resumed fails at its first save; later saves of the run hold the same kinds of
+    objects, so they skip the reload (~3 ms each) and get a size check after the rename instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.verified = False
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         try:
-            with open(temp, "wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
+            torch.save(checkpoint, str(temp))  # a path lets torch write in C++: ~1 ms faster than a file object
+            _fsync(temp)
             size = temp.stat().st_size
-            read_checkpoint(temp)  # loadable with weights_only=True, or the save fails loudly
+            if not self.verified:
+                read_checkpoint(temp)  # loadable with weights_only=True, or the save fails loudly
+                self.verified = True
             os.replace(temp, target)
         finally:
             temp.unlink(missing_ok=True)
         if not target.is_file() or target.stat().st_size != size:
             raise OSError(f"checkpoint {target} was not written (expected {size} bytes on disk)")
+
+
+def _fsync(path: Path) -> None:
+    """Flush the file's data to disk, so a power cut after the rename cannot leave an empty checkpoint."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class AtomicCheckpoints(Callback):

@@ -25,8 +25,8 @@ def test_a_save_that_fails_midway_keeps_the_previous_checkpoint(tmp_path: Path, 
     AtomicCheckpointIO().save_checkpoint(CHECKPOINT, target)
     before = target.read_bytes()
 
-    def crash_midway(obj: object, handle) -> None:
-        handle.write(b"PK\x03\x04 half a zip")
+    def crash_midway(obj: object, path: str) -> None:
+        Path(path).write_bytes(b"PK\x03\x04 half a zip")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash_midway)
@@ -52,3 +52,14 @@ def test_cli_runs_use_atomic_checkpoints() -> None:
     cli = run_cli("fit", *tiny_args(epochs=1))
     assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
     assert Path(cli.trainer.checkpoint_callback.last_model_path).is_file()
+
+
+def test_only_the_first_save_of_a_run_is_reloaded(tmp_path: Path, monkeypatch) -> None:
+    checkpoint_io = AtomicCheckpointIO()
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: loads.append(args) or real_load(*args, **kwargs))
+    for epoch in range(3):
+        checkpoint_io.save_checkpoint({**CHECKPOINT, "epoch": epoch}, tmp_path / "last.ckpt")
+    assert len(loads) == 1
+    assert real_load(tmp_path / "last.ckpt", weights_only=True)["epoch"] == 2
