@@ -8,12 +8,14 @@ load from other processes hits every variant alike; compare ratios, not absolute
 
     uv run python scripts/bench.py                                  # all configs, fp32 + bf16-mixed, 1 + 2 threads
     uv run python scripts/bench.py --configs configs/mnist_mlp.yaml --epochs 2 --repeats 3 --threads 2
+    uv run python scripts/bench.py --configs configs/moving_mnist_convlstm.yaml:20   # cap that config at 20 batches
 """
 
 import argparse
 import contextlib
 import copy
 import io
+import json
 import logging
 import os
 import statistics
@@ -23,6 +25,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -35,7 +38,7 @@ from blueprint.data.loader import InMemoryLoader
 from blueprint.runtime import remember_no_gpu
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIGS = ["configs/mnist_mlp.yaml", "configs/mnist_cnn.yaml", "configs/moving_mnist_convlstm.yaml"]
+DEFAULT_CONFIGS = ["configs/mnist_mlp.yaml", "configs/mnist_cnn.yaml", "configs/moving_mnist_convlstm.yaml:25"]
 VARIANTS = {
     "a": "plain loop, DataLoader(TensorDataset)",
     "b": "plain loop, InMemoryLoader",
@@ -96,10 +99,20 @@ class Workload:
         self.task = copy.deepcopy(cli.model)
         self.datamodule = cli.datamodule
         self.datamodule.setup("fit")
-        self.train = self.datamodule.splits["train"]
-        self.val = self.datamodule.splits["val"]
         self.batch_size = self.datamodule.batch_size
         self.eval_batch_size = self.datamodule.eval_batch_size
+        self.renders_batches = len(self.datamodule.splits["train"]) < 2  # e.g. Moving MNIST draws sequences per batch
+        if self.renders_batches:  # (a) gets one epoch of those batches, drawn once, as plain tensors
+            self.train = self._drawn(copy.deepcopy(self.datamodule).train_dataloader())
+            self.val = self._drawn(self.datamodule.val_dataloader())
+        else:
+            self.train = self.datamodule.splits["train"]
+            self.val = self.datamodule.splits["val"]
+
+    def _drawn(self, loader: Any) -> tuple[torch.Tensor, ...]:
+        """The first `limit` batches of a loader, concatenated per tensor."""
+        batches = [batch for _, batch in zip(range(self._limit(len(loader))), loader, strict=False)]
+        return tuple(torch.cat(parts) for parts in zip(*batches, strict=True))
 
     def _limit(self, batches: int) -> int:
         return min(batches, self.limit) if self.limit else batches
@@ -145,16 +158,25 @@ class Workload:
             train_set, val_set = TensorDataset(*self.train), TensorDataset(*self.val)
             train = DataLoader(train_set, self.batch_size, shuffle=True, drop_last=True, pin_memory=pin)
             return train, DataLoader(val_set, self.eval_batch_size, pin_memory=pin)
+        if self.renders_batches:  # the project's own loaders, from a fresh copy so every run draws the same batches
+            datamodule = copy.deepcopy(self.datamodule)
+            return datamodule.train_dataloader(), datamodule.val_dataloader()
         on_device = [tuple(t.to(self.device) for t in split) for split in (self.train, self.val)]
         transform = self.datamodule.train_transform()
         train = InMemoryLoader(on_device[0], self.batch_size, shuffle=True, drop_last=True, transform=transform)
         return train, InMemoryLoader(on_device[1], self.eval_batch_size)
 
     def cli_fit(self, precision: str, epochs: int) -> Run:
-        """(c): the real `blueprint fit` in-process, in a temp dir, with a SamplesPerSecond timer appended."""
+        """(c): the real `blueprint fit` in-process, in a temp dir, with a SamplesPerSecond timer appended.
+
+        A CPUThreads callback goes last, so a config that pins its thread count runs with the bench's count too.
+        """
         args = ["fit", "-c", str(self.config), f"--trainer.max_epochs={epochs}", f"--trainer.precision={precision}"]
         clock = '{"class_path": "blueprint.callbacks.SamplesPerSecond", "init_args": {"log": false}}'
+        threads = {"class_path": "blueprint.callbacks.threads.CPUThreads", "init_args": {"num_threads": 0}}
+        threads["init_args"]["num_threads"] = torch.get_num_threads()
         args += ["--test_after_fit=false", *self.fit_args, f"--trainer.callbacks+={clock}"]  # a timer that logs nothing
+        args += [f"--trainer.callbacks+={json.dumps(threads)}"]
         if self.limit:
             args += [f"--trainer.limit_train_batches={self.limit}", f"--trainer.limit_val_batches={self.limit}"]
         cwd, captured = os.getcwd(), io.StringIO()  # the progress bar draws into `captured`, not the terminal
@@ -207,9 +229,18 @@ def loader_delivery(repeats: int, samples: int = 8192, batch_size: int = 64) -> 
     return {name: seconds / (samples // batch_size) for name, seconds in best.items()}
 
 
+def config_and_cap(spec: str, default_cap: int | None) -> tuple[Path, int | None]:
+    """`configs/x.yaml:20` -> (absolute path, 20): long epochs are capped so every config fits one bench run."""
+    name, _, cap = spec.rpartition(":") if spec.rpartition(":")[2].isdigit() else (spec, "", "")
+    path = Path(name)
+    return (path if path.is_absolute() else REPO / path), (int(cap) if cap else default_cap)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, help="config files (missing ones are skipped)")
+    parser.add_argument(
+        "--configs", nargs="+", default=DEFAULT_CONFIGS, help="config files, each optionally `:N` to cap its batches"
+    )
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is dropped as warm-up")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every variant")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch.set_num_threads values")
@@ -227,17 +258,17 @@ def main(argv: list[str] | None = None) -> Path:
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")
-    configs = [Path(c) if Path(c).is_absolute() else REPO / c for c in args.configs]
-    for missing in [c for c in configs if not c.is_file()]:
+    caps = dict(config_and_cap(spec, args.limit_batches) for spec in args.configs)
+    for missing in [c for c in caps if not c.is_file()]:
         print(f"skipping {missing}: no such config")
-    workloads = {c: Workload(c, args.limit_batches, args.fit_args) for c in configs if c.is_file()}
+    workloads = {c: Workload(c, cap, args.fit_args) for c, cap in caps.items() if c.is_file()}
     settings = [(c, p, t) for c in workloads for p in args.precision for t in args.threads]
     results = {(*s, v): Result() for s in settings for v in args.variants}
     threads_before = torch.get_num_threads()
     for repeat in range(args.repeats):  # interleave everything: a b c d of every setting, then again
         for config, precision, threads in settings:
-            torch.set_num_threads(threads)
             for variant in args.variants:
+                torch.set_num_threads(threads)  # again before each variant: a run may leave another count behind
                 run = workloads[config].run(variant, precision, args.epochs)
                 results[(config, precision, threads, variant)].add(run)
             print(f"repeat {repeat + 1}/{args.repeats} {config.stem} {precision} threads={threads} done", flush=True)

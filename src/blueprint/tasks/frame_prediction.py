@@ -1,6 +1,6 @@
 """Next-frame prediction: (B, T_in, C, H, W) -> (B, T_out, C, H, W) in [0, 1], with trivial baselines logged beside."""
 
-from typing import Any, TypedDict
+from typing import Any
 
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
@@ -12,14 +12,6 @@ from blueprint.errors import UserError
 from blueprint.tasks.base import BaseTask, _default_optimizer
 
 FITTING_LOSSES = (nn.MSELoss, nn.L1Loss, nn.BCELoss)
-
-
-class _EpochLogKwargs(TypedDict):
-    """Keyword arguments shared by every `self.log` call here, typed so they check against its signature."""
-
-    on_step: bool
-    on_epoch: bool
-    batch_size: int
 
 
 def mse_per_frame(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -36,6 +28,7 @@ class FramePredictionTask(BaseTask):
 
     monitor = "val/loss"
     monitor_mode = "min"
+    metrics_on_progress_bar = False  # the bar shows loss and mse_per_frame; TensorBoard has all the metrics
 
     def __init__(
         self,
@@ -57,7 +50,7 @@ class FramePredictionTask(BaseTask):
         self.save_hyperparameters()
         self.drop_unplain_hparams()
         self.output_frames = getattr(net, "output_frames", None)
-        for stage in ("train", "val", "test"):  # one collection per stage, so metric states never mix
+        for stage in ("val", "test"):  # one collection per stage, so metric states never mix
             metrics = MetricCollection(
                 {
                     "mse": MeanSquaredError(),
@@ -93,18 +86,16 @@ class FramePredictionTask(BaseTask):
         predictions = self(inputs)
         loss = self.loss_fn(predictions.float(), targets)
         size = len(inputs)
-        log: _EpochLogKwargs = {"on_step": False, "on_epoch": True, "batch_size": size}
-        self.log(f"{stage}/loss", loss, prog_bar=stage != "train", **log)
         predictions = predictions.detach().float()
-        self.log(f"{stage}/mse_per_frame", mse_per_frame(predictions, targets), prog_bar=stage != "train", **log)
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(predictions.flatten(0, 1), targets.flatten(0, 1))
-        self.log_dict(metrics, **log)
-        if stage != "train":
-            zeros = mse_per_frame(torch.zeros_like(targets), targets)
-            copy_last = mse_per_frame(inputs[:, -1:].expand_as(targets), targets)
-            self.log(f"{stage}/baseline_zeros_mse_per_frame", zeros, **log)
-            self.log(f"{stage}/baseline_copy_last_mse_per_frame", copy_last, **log)
+        self.log_epoch_mean(f"{stage}/loss", loss, size)  # epoch means, logged when the stage's epoch ends
+        self.log_epoch_mean(f"{stage}/mse_per_frame", mse_per_frame(predictions, targets), size)
+        if stage == "train":  # SSIM, PSNR and MAE on every step would cost more than the step; val/test report them
+            return loss
+        self.update_metrics(stage, predictions.flatten(0, 1), targets.flatten(0, 1))
+        zeros = mse_per_frame(torch.zeros_like(targets), targets)
+        copy_last = mse_per_frame(inputs[:, -1:].expand_as(targets), targets)
+        self.log_epoch_mean(f"{stage}/baseline_zeros_mse_per_frame", zeros, size, prog_bar=False)
+        self.log_epoch_mean(f"{stage}/baseline_copy_last_mse_per_frame", copy_last, size, prog_bar=False)
         return loss
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
