@@ -89,7 +89,7 @@ class FramePredictionTask(BaseTask):
         predictions = predictions.detach().float()
         self.log_epoch_mean(f"{stage}/loss", loss, size)  # epoch means, logged when the stage's epoch ends
         self.log_epoch_mean(f"{stage}/mse_per_frame", mse_per_frame(predictions, targets), size)
-        if stage == "train":  # SSIM, PSNR and MAE on every step would cost more than the step; val/test report them
+        if stage == "train":  # SSIM, PSNR and MAE would cost time on every step; val and test report them
             return loss
         self.update_metrics(stage, predictions.flatten(0, 1), targets.flatten(0, 1))
         zeros = mse_per_frame(torch.zeros_like(targets), targets)
