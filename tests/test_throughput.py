@@ -39,7 +39,7 @@ def test_samples_per_second_logged_per_epoch_without_per_step_logging(monkeypatc
         "--trainer.enable_progress_bar=false",
     )
     timer = next(c for c in cli.trainer.callbacks if isinstance(c, SamplesPerSecond))
-    assert timer.epoch_samples == [6 * 64, 6 * 64]
+    assert timer.epoch_samples == [6 * cli.datamodule.batch_size] * 2
     assert len(timer.epoch_seconds()) == 2 and all(s > 0 for s in timer.epoch_seconds())
     assert float(cli.trainer.callback_metrics["train/samples_per_sec"]) > 0
     assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/f1"} <= set(cli.trainer.callback_metrics)
