@@ -39,3 +39,28 @@ def test_in_memory_loader_delivers_batches_faster_than_dataloader(monkeypatch: p
     finally:
         torch.set_num_threads(2)
     assert per_batch["InMemoryLoader"] * 2 < per_batch["DataLoader(TensorDataset)"]
+
+
+def test_config_caps_parse_from_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    bench = importlib.import_module("bench")
+    assert bench.config_and_cap("configs/mnist_mlp.yaml:20", None) == (REPO / "configs" / "mnist_mlp.yaml", 20)
+    assert bench.config_and_cap("configs/mnist_mlp.yaml", 5) == (REPO / "configs" / "mnist_mlp.yaml", 5)
+    assert bench.config_and_cap("/abs/x.yaml", None) == (Path("/abs/x.yaml"), None)
+
+
+def test_moving_mnist_plain_loops_use_drawn_and_project_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Moving MNIST draws its sequences per batch: (a) gets them drawn once, (b) runs the project's loader."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    bench = importlib.import_module("bench")
+    small = ["--data.init_args.train_sequences=16", "--data.init_args.val_sequences=4", "--data.init_args.batch_size=4"]
+    small += ["--model.init_args.net.init_args.hidden_channels=[4]"]
+    original = bench.cli_main
+    monkeypatch.setattr(bench, "cli_main", lambda args, run=True: original([*args, *small], run=run))
+    workload = bench.Workload(CONFIGS / "moving_mnist_convlstm.yaml", limit_batches=2)
+    assert workload.renders_batches
+    inputs, targets = workload.train
+    assert inputs.shape[0] == targets.shape[0] == 2 * 4  # two capped batches of four sequences, drawn once
+    for variant in "ab":
+        run = workload.run(variant, "32-true", epochs=1)
+        assert run.samples == 8 and len(run.wall) == 1 and run.wall[0] > 0
