@@ -1,4 +1,4 @@
-"""Checkpoints on disk: written atomically and checked, read only from local files with weights_only=True."""
+"""Checkpoints on disk: written atomically and checked (checkpoint_io.py), read only from local files safely."""
 
 import os
 from pathlib import Path
@@ -9,54 +9,27 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback
 
+from blueprint.checkpoint_io import AtomicCheckpointIO, load_weights_only
 from blueprint.errors import UserError
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """torch.save to a temp file, fsync, then os.replace: a crash never leaves a half-written checkpoint.
-
-    The first checkpoint this object writes is reloaded with weights_only=True before the rename, so a run whose
-    checkpoints could never be resumed fails at its first save; later saves of the run hold the same kinds of
-    objects, so they skip the reload (~3 ms each) and get a size check after the rename instead.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.verified = False
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            torch.save(checkpoint, str(temp))  # a path lets torch write in C++: ~1 ms faster than a file object
-            _fsync(temp)
-            size = temp.stat().st_size
-            if not self.verified:
-                read_checkpoint(temp)  # loadable with weights_only=True, or the save fails loudly
-                self.verified = True
-            os.replace(temp, target)
-        finally:
-            temp.unlink(missing_ok=True)
-        if not target.is_file() or target.stat().st_size != size:
-            raise OSError(f"checkpoint {target} was not written (expected {size} bytes on disk)")
-
-
-def _fsync(path: Path) -> None:
-    """Flush the file's data to disk, so a power cut after the rename cannot leave an empty checkpoint."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 class AtomicCheckpoints(Callback):
-    """Installs AtomicCheckpointIO on the trainer's strategy unless a custom CheckpointIO is configured."""
+    """Installs AtomicCheckpointIO (writing in the background) unless a custom CheckpointIO is configured.
+
+    The disk write and fsync of a checkpoint (~6 ms for 3 MB here, far more on network filesystems) then overlap
+    with training; Lightning's teardown at the end of fit waits for them and reports a failed write.
+    """
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
-            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO(background=True)
+
+
+def wait_for_checkpoints(trainer: L.Trainer) -> None:
+    """Block until queued checkpoint writes are on disk (before exiting on a signal, for instance)."""
+    wait = getattr(trainer.strategy.checkpoint_io, "wait", None)
+    if callable(wait):
+        wait()
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -69,22 +42,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         )
     if not Path(text).is_file():
         raise UserError(f"ckpt_path {text!r} does not exist; pass an existing .ckpt file or `last` to resume")
-    try:
-        checkpoint = torch.load(text, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if "Weights only load failed" in str(err):
-            raise UserError(
-                f"ckpt_path {text!r} holds pickled Python objects and is refused (weights_only=True); "
-                "re-save it with plain hyperparameters"
-            ) from err
-        raise UserError(
-            f"ckpt_path {text!r} is not a readable checkpoint (truncated or corrupt: {first}); "
-            "use another checkpoint, e.g. an earlier best-*.ckpt"
-        ) from err
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise UserError(f"ckpt_path {text!r} is not a Lightning checkpoint (no state_dict); pass a .ckpt from `fit`")
-    return checkpoint
+    return load_weights_only(text, f"ckpt_path {text!r}")
 
 
 def check_checkpoint_fits(path: str, checkpoint: dict[str, Any], model: torch.nn.Module) -> None:

@@ -1,6 +1,7 @@
 """Checkpoints are written to a temp file, verified, then renamed: a failed save never damages the previous file."""
 
 import os
+from concurrent import futures
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,7 @@ def test_a_checkpoint_that_does_not_load_safely_is_not_saved(tmp_path: Path) -> 
 def test_cli_runs_use_atomic_checkpoints() -> None:
     cli = run_cli("fit", *tiny_args(epochs=1))
     assert isinstance(cli.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+    assert cli.trainer.strategy.checkpoint_io.background  # writes overlap training; fit's teardown waited for them
     assert Path(cli.trainer.checkpoint_callback.last_model_path).is_file()
 
 
@@ -63,3 +65,36 @@ def test_only_the_first_save_of_a_run_is_reloaded(tmp_path: Path, monkeypatch) -
         checkpoint_io.save_checkpoint({**CHECKPOINT, "epoch": epoch}, tmp_path / "last.ckpt")
     assert len(loads) == 1
     assert real_load(tmp_path / "last.ckpt", weights_only=True)["epoch"] == 2
+
+
+def test_background_save_is_a_snapshot_written_in_order(tmp_path: Path) -> None:
+    checkpoint_io = AtomicCheckpointIO(background=True)
+    weights = torch.ones(3)
+    checkpoint_io.save_checkpoint({"state_dict": {"w": weights}, "epoch": 1}, tmp_path / "last.ckpt")
+    weights.add_(1)  # training goes on while the file is written
+    checkpoint_io.save_checkpoint({"state_dict": {"w": weights}, "epoch": 2}, tmp_path / "best.ckpt")
+    checkpoint_io.remove_checkpoint(tmp_path / "best.ckpt")  # queued behind the write of best.ckpt
+    checkpoint_io.teardown()
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert saved["epoch"] == 1 and torch.equal(saved["state_dict"]["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_a_failed_background_write_is_reported_at_the_next_save_or_at_teardown(tmp_path: Path, monkeypatch) -> None:
+    checkpoint_io = AtomicCheckpointIO(background=True)
+    monkeypatch.setattr(os, "replace", lambda src, dst: None)  # the rename silently does nothing
+    checkpoint_io.save_checkpoint(CHECKPOINT, tmp_path / "last.ckpt")
+    with pytest.raises(OSError, match="was not written"):
+        checkpoint_io.teardown()
+    checkpoint_io.save_checkpoint(CHECKPOINT, tmp_path / "last.ckpt")
+    futures.wait(checkpoint_io._pending)  # the second write has failed in the background by now
+    with pytest.raises(OSError, match="was not written"):
+        checkpoint_io.save_checkpoint(CHECKPOINT, tmp_path / "other.ckpt")
+    monkeypatch.undo()
+    checkpoint_io.teardown()
+
+
+def test_a_background_checkpoint_that_does_not_load_safely_fails_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="pickled Python objects"):
+        AtomicCheckpointIO(background=True).save_checkpoint({"state_dict": {}, "bad": Path("x")}, tmp_path / "a.ckpt")
+    assert not list(tmp_path.iterdir())

@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from blueprint.callbacks.rng_state import RNGStateCheckpoint
-from blueprint.checkpoints import AtomicCheckpoints
+from blueprint.checkpoints import AtomicCheckpoints, wait_for_checkpoints
 from blueprint.errors import TrainingStopped
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -65,6 +65,7 @@ class StopOnSignal(Callback):
             return
         path = last_checkpoint_path(trainer)
         trainer.save_checkpoint(path, weights_only=False)  # full state: optimizer, loops, loader position, RNG
+        wait_for_checkpoints(trainer)  # on disk before the process exits
         signum = self.received or signal.SIGTERM
         rank_zero_info(
             f"{signal.Signals(signum).name} received: saved {path} at step {trainer.global_step}; "
@@ -101,6 +102,7 @@ class StopOnNonFiniteLoss(Callback):
         if loss is None or not _any_rank(trainer, not _is_finite(loss.detach())):
             return
         value = loss.detach().float().flatten()[0].item() if loss.numel() else float("nan")
+        wait_for_checkpoints(trainer)  # a write still queued in the background is the last good checkpoint
         last = last_checkpoint_path(trainer)
         kept = f"the last good checkpoint is {last}" if os.path.isfile(last) else "no checkpoint was written yet"
         raise TrainingStopped(

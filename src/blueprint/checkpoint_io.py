@@ -1,0 +1,154 @@
+"""Writing checkpoints: atomically (temp file, fsync, rename), checked, and optionally off the training thread."""
+
+import io
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+
+from blueprint.errors import UserError
+
+BACKGROUND_MAX_BYTES = 1 << 30  # larger checkpoints are written on the training thread, not copied into memory
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """torch.save to a temp file, fsync, then os.replace: a crash never leaves a half-written checkpoint.
+
+    The first checkpoint this object writes is reloaded with weights_only=True before it lands, so a run whose
+    checkpoints could never be resumed fails at its first save; later saves of the run hold the same kinds of
+    objects, so they skip the reload (~3 ms each) and get a size check after the rename instead.
+
+    With `background=True` the checkpoint is serialized into memory on the training thread (a snapshot: training
+    may change the weights right after) and written, synced and renamed by one worker thread, in order; removals
+    queue behind the writes. A failed write raises at the next save or at `wait()`/`teardown()` (end of fit).
+    """
+
+    def __init__(self, background: bool = False) -> None:
+        super().__init__()
+        self.verified = False
+        self.background = background
+        self._worker: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        self._raise_failed()
+        target = Path(path)
+        if self.background and tensor_bytes(checkpoint) <= BACKGROUND_MAX_BYTES:
+            buffer = io.BytesIO()
+            torch.save(checkpoint, buffer)
+            if not self.verified:
+                self._verify(buffer, target)
+            data = buffer.getbuffer()
+            self._submit(lambda: write_atomically(target, lambda temp: temp.write_bytes(data)))
+            return
+        self.wait()  # a checkpoint written here must not be overtaken by an older one still queued
+
+        def verify_first(temp: Path) -> None:
+            if not self.verified:
+                self._verify(temp, target)
+
+        write_atomically(target, lambda temp: torch.save(checkpoint, str(temp)), check=verify_first)
+
+    def _verify(self, source: Path | IO[bytes], target: Path) -> None:
+        """Loadable with weights_only=True, or the save fails loudly."""
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        load_weights_only(source, f"checkpoint {str(target)!r}")
+        self.verified = True
+
+    def remove_checkpoint(self, path: Any) -> None:
+        if self.background:
+            self._submit(lambda: super(AtomicCheckpointIO, self).remove_checkpoint(path))
+        else:
+            super().remove_checkpoint(path)
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
+        self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
+        self._pending.append(self._worker.submit(job))
+
+    def _raise_failed(self) -> None:
+        """Re-raise the first failed background job (and forget it, so it is reported once)."""
+        for future in [f for f in self._pending if f.done()]:
+            self._pending.remove(future)
+            if future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+
+    def wait(self) -> None:
+        """Block until every queued write and removal has finished; raise the first failure."""
+        pending, self._pending = self._pending, []
+        errors = [f.exception() for f in pending]
+        failed = [e for e in errors if e is not None]
+        if failed:
+            raise failed[0]
+
+    def teardown(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._worker is not None:
+                self._worker.shutdown(wait=True)
+                self._worker = None
+
+
+def tensor_bytes(tree: Any) -> int:
+    """Bytes of all tensors in a nested checkpoint dict (what serializing it would copy)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.nelement() * tree.element_size()
+    if isinstance(tree, dict):
+        return sum(tensor_bytes(v) for v in tree.values())
+    if isinstance(tree, list | tuple):
+        return sum(tensor_bytes(v) for v in tree)
+    return 0
+
+
+def write_atomically(target: Path, write: Callable[[Path], Any], check: Callable[[Path], None] | None = None) -> None:
+    """write(temp) -> fsync -> check(temp) -> rename over target; the target is never half-written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        write(temp)
+        _fsync(temp)
+        size = temp.stat().st_size
+        if check is not None:
+            check(temp)
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    if not target.is_file() or target.stat().st_size != size:
+        raise OSError(f"checkpoint {target} was not written (expected {size} bytes on disk)")
+
+
+def _fsync(path: Path) -> None:
+    """Flush the file's data to disk, so a power cut after the rename cannot leave an empty checkpoint."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def load_weights_only(source: str | os.PathLike | IO[bytes], label: str) -> dict[str, Any]:
+    """torch.load with weights_only=True (memory-mapped for files); every failure is one UserError naming `label`."""
+    mmap = not isinstance(source, io.IOBase)
+    try:
+        checkpoint = torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "Weights only load failed" in str(err):
+            raise UserError(
+                f"{label} holds pickled Python objects and is refused (weights_only=True); "
+                "re-save it with plain hyperparameters"
+            ) from err
+        raise UserError(
+            f"{label} is not a readable checkpoint (truncated or corrupt: {first}); "
+            "use another checkpoint, e.g. an earlier best-*.ckpt"
+        ) from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UserError(f"{label} is not a Lightning checkpoint (no state_dict); pass a .ckpt from `fit`")
+    return checkpoint
