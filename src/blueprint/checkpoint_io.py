@@ -60,6 +60,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         load_weights_only(source, f"checkpoint {str(target)!r}")
         self.verified = True
 
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        """Reads wait for queued writes: the LR and batch-size finders save, search, then restore in one process."""
+        self.wait()
+        if map_location is None:
+            return super().load_checkpoint(path, weights_only=weights_only)
+        return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
+
     def remove_checkpoint(self, path: Any) -> None:
         if self.background:
             self._submit(lambda: super(AtomicCheckpointIO, self).remove_checkpoint(path))

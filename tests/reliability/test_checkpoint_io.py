@@ -1,12 +1,14 @@
 """Checkpoints are written to a temp file, verified, then renamed: a failed save never damages the previous file."""
 
 import os
+import time
 from concurrent import futures
 from pathlib import Path
 
 import pytest
 import torch
 
+from blueprint import checkpoint_io as checkpoint_io_module
 from blueprint.checkpoints import AtomicCheckpointIO
 from tests.conftest import run_cli
 from tests.reliability.helpers import tiny_args
@@ -98,3 +100,18 @@ def test_a_background_checkpoint_that_does_not_load_safely_fails_at_once(tmp_pat
     with pytest.raises(ValueError, match="pickled Python objects"):
         AtomicCheckpointIO(background=True).save_checkpoint({"state_dict": {}, "bad": Path("x")}, tmp_path / "a.ckpt")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_read_waits_for_the_queued_write_of_that_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    """Lightning's LR finder saves, searches and restores in one process; the restore must see the saved file."""
+    slow_write = checkpoint_io_module.write_atomically
+
+    def write_later(*args, **kwargs) -> None:
+        time.sleep(0.3)
+        slow_write(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_io_module, "write_atomically", write_later)
+    checkpoint_io = AtomicCheckpointIO(background=True)
+    checkpoint_io.save_checkpoint(CHECKPOINT, tmp_path / "lr_find.ckpt")
+    assert torch.equal(checkpoint_io.load_checkpoint(tmp_path / "lr_find.ckpt")["state_dict"]["w"], torch.ones(3))
+    checkpoint_io.teardown()
