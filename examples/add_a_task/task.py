@@ -34,8 +34,7 @@ class ImageRegressionTask(BaseTask):
         if outputs != 1:
             raise UserError(f"the net has {outputs} outputs; regression needs 1 (set its out_features/num_classes: 1)")
         metrics = MetricCollection({"mae": MeanAbsoluteError(), "r2": R2Score()})
-        for stage in ("train", "val", "test"):  # one collection per stage, so metric states never mix
-            setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
+        self.add_stage_metrics(metrics, ("train", "val", "test"))
 
     def default_loss(self) -> nn.Module:
         return nn.MSELoss()

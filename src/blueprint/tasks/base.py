@@ -6,6 +6,7 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
+from torchmetrics import MetricCollection
 
 from blueprint.param_groups import decay_and_no_decay
 
@@ -104,6 +105,11 @@ class BaseTask(L.LightningModule):
         weighted = value.detach().float() * batch_size
         total, count = self._epoch_sums.get(name, (0.0, 0))
         self._epoch_sums[name] = (weighted + total, batch_size + count)
+
+    def add_stage_metrics(self, metrics: MetricCollection, stages: tuple[str, ...] = ("val", "test")) -> None:
+        """One clone per stage as `<stage>_metrics`, names prefixed `<stage>/`, so metric states never mix."""
+        for stage in stages:
+            setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
 
     def update_metrics(self, stage: str, *args: Any) -> None:
         """Update `<stage>_metrics` (a torchmetrics collection); it is computed, logged and reset at epoch end."""

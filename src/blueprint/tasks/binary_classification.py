@@ -52,8 +52,7 @@ class BinaryClassificationTask(BaseTask):
                 "auroc": BinaryAUROC(),
             }
         )
-        for stage in ("train", "val", "test"):  # one collection per stage, so metric states never mix
-            setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
+        self.add_stage_metrics(metrics, ("train", "val", "test"))
 
     def default_loss(self) -> nn.Module:
         return nn.BCEWithLogitsLoss()

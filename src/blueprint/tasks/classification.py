@@ -53,8 +53,7 @@ class ClassificationTask(BaseTask):
                 "f1": MulticlassF1Score(self.num_classes, average="macro"),
             }
         )
-        for stage in ("val", "test"):  # one collection per stage, so metric states never mix
-            setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
+        self.add_stage_metrics(metrics)
 
     def default_loss(self) -> nn.Module:
         return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)

@@ -50,17 +50,15 @@ class FramePredictionTask(BaseTask):
         self.save_hyperparameters()
         self.drop_unplain_hparams()
         self.output_frames = getattr(net, "output_frames", None)
-        for stage in ("val", "test"):  # one collection per stage, so metric states never mix
-            metrics = MetricCollection(
-                {
-                    "mse": MeanSquaredError(),
-                    "mae": MeanAbsoluteError(),
-                    "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
-                    "psnr": PeakSignalNoiseRatio(data_range=1.0),
-                },
-                prefix=f"{stage}/",
-            )
-            setattr(self, f"{stage}_metrics", metrics)
+        metrics = MetricCollection(
+            {
+                "mse": MeanSquaredError(),
+                "mae": MeanAbsoluteError(),
+                "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
+                "psnr": PeakSignalNoiseRatio(data_range=1.0),
+            }
+        )
+        self.add_stage_metrics(metrics)
 
     def default_loss(self) -> nn.Module:
         return nn.MSELoss()

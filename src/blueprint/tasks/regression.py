@@ -55,8 +55,7 @@ class RegressionTask(BaseTask):
                 "r2": R2Score(multioutput="uniform_average"),
             }
         )
-        for stage in ("train", "val", "test"):  # one collection per stage, so metric states never mix
-            setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
+        self.add_stage_metrics(metrics, ("train", "val", "test"))
 
     def default_loss(self) -> nn.Module:
         return nn.MSELoss()
