@@ -173,10 +173,10 @@ class Workload:
         """
         args = ["fit", "-c", str(self.config), f"--trainer.max_epochs={epochs}", f"--trainer.precision={precision}"]
         clock = '{"class_path": "blueprint.callbacks.SamplesPerSecond", "init_args": {"log": false}}'
-        threads = {"class_path": "blueprint.callbacks.threads.CPUThreads", "init_args": {"num_threads": 0}}
-        threads["init_args"]["num_threads"] = torch.get_num_threads()
+        pin = {"num_threads": torch.get_num_threads()}
+        threads = json.dumps({"class_path": "blueprint.callbacks.threads.CPUThreads", "init_args": pin})
         args += ["--test_after_fit=false", *self.fit_args, f"--trainer.callbacks+={clock}"]  # a timer that logs nothing
-        args += [f"--trainer.callbacks+={json.dumps(threads)}"]
+        args += [f"--trainer.callbacks+={threads}"]
         if self.limit:
             args += [f"--trainer.limit_train_batches={self.limit}", f"--trainer.limit_val_batches={self.limit}"]
         cwd, captured = os.getcwd(), io.StringIO()  # the progress bar draws into `captured`, not the terminal
@@ -231,7 +231,9 @@ def loader_delivery(repeats: int, samples: int = 8192, batch_size: int = 64) -> 
 
 def config_and_cap(spec: str, default_cap: int | None) -> tuple[Path, int | None]:
     """`configs/x.yaml:20` -> (absolute path, 20): long epochs are capped so every config fits one bench run."""
-    name, _, cap = spec.rpartition(":") if spec.rpartition(":")[2].isdigit() else (spec, "", "")
+    name, _, cap = spec.rpartition(":")
+    if not cap.isdigit():
+        name, cap = spec, ""
     path = Path(name)
     return (path if path.is_absolute() else REPO / path), (int(cap) if cap else default_cap)
 

@@ -76,11 +76,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def _submit(self, job: Callable[[], None]) -> None:
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
-        self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
         self._pending.append(self._worker.submit(job))
 
     def _raise_failed(self) -> None:
-        """Re-raise the first failed background job (and forget it, so it is reported once)."""
+        """Forget finished jobs (every save calls this first); re-raise the first failure, once."""
         for future in [f for f in self._pending if f.done()]:
             self._pending.remove(future)
             if future.exception() is not None:
