@@ -2,7 +2,8 @@
 
     uv run python scripts/export.py --ckpt logs/mnist_cnn/version_0/checkpoints/last.ckpt
 
-The model and data are rebuilt from the run's config.yaml (next to checkpoints/, or --config). Writes model.onnx
+The exported model returns what `blueprint predict` does (class probabilities, or regression values in the target's
+units). The model and data are rebuilt from the run's config.yaml (next to checkpoints/, or --config). Writes model.onnx
 and model.pt2 to --out-dir (default: next to the checkpoint), prints the max absolute difference of each against
 eager PyTorch and exits 1 when one is above --tol.
 """
@@ -28,6 +29,17 @@ def build(config: Path):
         return cli_main(["-c", file.name, "--trainer.logger=false"], run=False)
     finally:
         Path(file.name).unlink()
+
+
+class Predictor(torch.nn.Module):
+    """What `blueprint predict` returns: probabilities for classifiers, values in the target's units for regression."""
+
+    def __init__(self, task: torch.nn.Module) -> None:
+        super().__init__()
+        self.task = task
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.task.predict_step((inputs,), 0)
 
 
 def real_batch(datamodule, size: int) -> torch.Tensor:
@@ -76,9 +88,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if not opts.ckpt.is_file() or not config.is_file():
         raise SystemExit(f"error: need a checkpoint and its config; not found: {opts.ckpt} / {config} (pass --config)")
     cli = build(config)
-    model = cli.model
-    model.load_state_dict(torch.load(opts.ckpt, map_location="cpu", weights_only=True)["state_dict"])
-    model = model.cpu().eval()
+    cli.model.load_state_dict(torch.load(opts.ckpt, map_location="cpu", weights_only=True)["state_dict"])
+    model = Predictor(cli.model).cpu().eval()
     batch = real_batch(cli.datamodule, opts.batch_size)
     out_dir = opts.out_dir or opts.ckpt.parent
     out_dir.mkdir(parents=True, exist_ok=True)

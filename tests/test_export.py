@@ -3,9 +3,10 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import config, run_cli
-from tests.fast import QUIET
+from tests.fast import QUIET, fast_args
 from tests.scripts import load_script
 
 
@@ -43,3 +44,19 @@ def test_export_exits_nonzero_when_outputs_disagree(checkpoint: Path, monkeypatc
     with pytest.raises(SystemExit) as exit_info:
         export.main(["--ckpt", str(checkpoint), "--exporter", "torchscript"])
     assert exit_info.value.code == 1
+
+
+def test_exported_regression_model_predicts_in_target_units() -> None:
+    """The export returns what `blueprint predict` does: diabetes progression values (25-346), not z-scores."""
+    cli = run_cli("fit", "-c", config("tabular_mlp_regression.yaml"), *fast_args(20, "tabular_mlp_regression.yaml"))
+    last = Path(cli.trainer.checkpoint_callback.last_model_path)
+    load_script("export").main(["--ckpt", str(last), "--exporter", "torchscript"])
+    cli.datamodule.setup("test")
+    batch = next(iter(cli.datamodule.test_dataloader()))[0][:16]
+    task = cli.model.cpu().eval()
+    task.load_state_dict(torch.load(last, weights_only=True)["state_dict"])
+    exported = torch.export.load(str(last.parent / "model.pt2")).module()
+    with torch.no_grad():
+        values = exported(batch)
+        assert torch.allclose(values, task.predict_values(batch), atol=1e-3)
+    assert 50 < float(values.mean()) < 300

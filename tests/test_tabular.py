@@ -170,3 +170,47 @@ def test_task_and_data_mismatch_is_refused(capsys) -> None:
             *QUIET,
         )
     assert "3 classes" in capsys.readouterr().err
+
+
+def test_task_and_data_mismatch_is_refused_for_a_classifier_on_values(capsys) -> None:
+    with pytest.raises(SystemExit):
+        run_cli(
+            "fit",
+            "-c",
+            config("tabular_mlp_multiclass.yaml"),
+            "--data.init_args.source=diabetes",
+            "--model.init_args.net.init_args.in_features=10",
+            *QUIET,
+        )
+    assert "continuous values" in capsys.readouterr().err
+
+
+def test_a_csv_logger_replaces_tensorboard(tmp_path: Path) -> None:
+    """Any Lightning logger works; TensorBoard's hparams-with-metric call is made only for TensorBoard."""
+    cli = run_cli(
+        "fit",
+        "-c",
+        config("tabular_mlp_regression.yaml"),
+        "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+        f"--trainer.logger.init_args.save_dir={tmp_path}",
+        "--trainer.max_epochs=2",
+        *QUIET,
+    )
+    header = (Path(cli.trainer.logger.log_dir) / "metrics.csv").read_text().splitlines()[0]
+    assert "val/loss" in header and "test/r2" in header
+
+
+def test_regression_under_bf16_autocast_keeps_float32_targets_and_predictions() -> None:
+    """Targets near 2,010 (std 5): bf16 would round them to steps of 8, wrecking loss, metrics and predictions."""
+    net = torch.nn.Linear(3, 1)
+    torch.nn.init.zeros_(net.weight)
+    torch.nn.init.constant_(net.bias, 0.3)
+    task = RegressionTask(net=net)
+    task.target_mean.fill_(2010.0)
+    task.target_std.fill_(5.0)
+    inputs, targets = torch.zeros(4, 3), torch.full((4,), 2011.5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        values = task.predict_values(inputs)
+        loss = task._shared_step((inputs, targets), "val")
+    assert values.dtype == torch.float32 and torch.allclose(values, torch.full((4,), 2011.5), atol=0.05)
+    assert float(loss.detach()) < 1e-4  # right up to bf16 rounding of the net output (0.3 -> 0.30078)

@@ -5,6 +5,7 @@ from typing import Any, cast
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MetricCollection
 
@@ -89,9 +90,13 @@ class BaseTask(L.LightningModule):
         raise NotImplementedError
 
     def on_train_start(self) -> None:
-        """Register hparams with the metric that summarizes the run, shown in TensorBoard's HPARAMS tab."""
-        if self.logger is not None:
-            self.logger.log_hyperparams(dict(self.hparams), {"hp_metric": float("nan")})
+        """Register hparams with the metric that summarizes the run, shown in TensorBoard's HPARAMS tab.
+
+        Other loggers (CSV, W&B, MLflow) take no metrics here; Lightning has already logged their hparams.
+        """
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.log_hyperparams(dict(self.hparams), {"hp_metric": float("nan")})
 
     def log_epoch_mean(self, name: str, value: torch.Tensor, batch_size: int, prog_bar: bool = True) -> None:
         """Add a per-step scalar to its epoch mean, kept on the device; logged once when the stage's epoch ends.

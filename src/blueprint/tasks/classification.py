@@ -76,8 +76,15 @@ class ClassificationTask(BaseTask):
         return self.loss_fn(log_probs, targets)
 
     def check_data(self, datamodule: Any) -> None:
-        classes = getattr(datamodule, "num_classes", None)
-        if classes is not None and classes != self.num_classes:
+        if datamodule is None or not hasattr(datamodule, "num_classes"):
+            return
+        classes = datamodule.num_classes
+        if classes is None:
+            raise UserError(
+                "ClassificationTask needs class labels but the data holds continuous values (regression); use "
+                "blueprint.tasks.RegressionTask, or set data.task: classification if the target column holds labels"
+            )
+        if classes != self.num_classes:
             raise UserError(
                 f"shape mismatch: the data has {classes} classes but the net outputs {self.num_classes}; "
                 f"set the net's output size (out_features / num_classes) to {classes}"

@@ -81,8 +81,12 @@ class RegressionTask(BaseTask):
             self.target_std.fill_(stats[1])
 
     def _standardized_output(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The net's raw output, shaped (N,) for one output or (N, outputs)."""
-        out = self(inputs)
+        """The net's raw output in float32, shaped (N,) for one output or (N, outputs).
+
+        float32 because under bf16/16-mixed the output is half precision: targets cast to it lose their digits
+        (bf16 steps by 16 near 2,000) or overflow (fp16 ends at 65,504), and so would predictions in real units.
+        """
+        out = self(inputs).float()
         return out.reshape(-1) if self.outputs == 1 else out
 
     def predict_values(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -92,7 +96,7 @@ class RegressionTask(BaseTask):
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
         inputs, targets = batch[0], batch[1]
         raw = self._standardized_output(inputs)
-        targets = targets.to(raw.dtype).reshape(raw.shape)
+        targets = targets.float().reshape(raw.shape)
         loss = self.loss_fn(raw, (targets - self.target_mean) / self.target_std)
         preds = raw * self.target_std + self.target_mean
         metrics = getattr(self, f"{stage}_metrics")
