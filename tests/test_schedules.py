@@ -55,8 +55,14 @@ SCHEDULES = {
     ),
     "onecycle": ("torch.optim.lr_scheduler.OneCycleLR", {"max_lr": BASE_LR}, _one_cycle),
     "warmup_cosine": ("blueprint.schedules.WarmupCosineLR", {"warmup_steps": 3}, _warmup_cosine),
+    # Given total_steps, WarmupCosineLR is still stepped every batch (scheduler_interval stays at its default, epoch).
+    "warmup_cosine_sized": (
+        "blueprint.schedules.WarmupCosineLR",
+        {"warmup_steps": 3, "total_steps": STEPS},
+        _warmup_cosine,
+    ),
 }
-STEPPED_EVERY_BATCH = {"onecycle", "warmup_cosine"}
+STEPPED_EVERY_BATCH = {"onecycle", "warmup_cosine", "warmup_cosine_sized"}
 
 
 @pytest.mark.parametrize("name", SCHEDULES)

@@ -34,12 +34,26 @@ class FreezeBackbone(BaseFinetuning):
             self.freeze(self._body(pl_module), train_bn=self.train_bn)
 
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
-        if epoch != self.unfreeze_at_epoch or epoch == 0:
+        """Thaw the body from `unfreeze_at_epoch` on; a run resumed past it is frozen by setup and thawed here."""
+        if self.unfreeze_at_epoch == 0 or epoch < self.unfreeze_at_epoch:
             return
         body = self._body(pl_module)
+        if all(p.requires_grad for m in body for p in m.parameters(recurse=False)):
+            return
         in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
         self.make_trainable(body)
         new = [p for m in body for p in m.parameters(recurse=False) if id(p) not in in_optimizer]
         if new:
-            lr = optimizer.param_groups[0]["lr"] * self.body_lr_factor
-            optimizer.add_param_group({"params": new, "lr": lr})
+            self.add_body_group(pl_module.trainer, optimizer, new)
+
+    def add_body_group(self, trainer: L.Trainer, optimizer: Optimizer, params: list) -> None:
+        """A param group at `body_lr_factor` x the head's LR, which the optimizer's LR schedules then also drive."""
+        head = optimizer.param_groups[0]
+        group: dict = {"params": params, "lr": head["lr"] * self.body_lr_factor}
+        for key in head.keys() - optimizer.defaults.keys() - {"params"}:  # a schedule's own keys (OneCycleLR: 5)
+            group[key] = head[key] * self.body_lr_factor if key.endswith("lr") else head[key]
+        optimizer.add_param_group(group)
+        for config in trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if getattr(scheduler, "optimizer", None) is optimizer and hasattr(scheduler, "base_lrs"):
+                scheduler.base_lrs.append(group.get("initial_lr", group["lr"]))

@@ -10,6 +10,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 
 from blueprint.param_groups import decay_and_no_decay
+from blueprint.schedules import WarmupCosineLR
 
 
 def _default_optimizer(params: Any) -> torch.optim.Optimizer:
@@ -148,16 +149,18 @@ class BaseTask(L.LightningModule):
     def _build_scheduler(self, optimizer: torch.optim.Optimizer) -> tuple[Any, str]:
         """Schedules that need the run length (OneCycleLR without total_steps) get it from the trainer.
 
-        Returns the scheduler and its interval: a schedule sized in trainer steps is stepped every batch.
+        Returns the scheduler and its interval: a schedule sized in trainer steps, and WarmupCosineLR (sized in
+        steps by its own argument names), is stepped every batch.
         """
         assert self.scheduler is not None
         try:
-            return self.scheduler(optimizer), self.scheduler_interval
+            scheduler = self.scheduler(optimizer)
         except ValueError as err:
             if "total_steps" not in str(err):
                 raise
             with_overrides = cast(Any, self.scheduler)  # jsonargparse's callable accepts constructor overrides
             return with_overrides(optimizer, total_steps=int(self.trainer.estimated_stepping_batches)), "step"
+        return scheduler, "step" if isinstance(scheduler, WarmupCosineLR) else self.scheduler_interval
 
     def configure_optimizers(self) -> Any:
         """`weight_decay_exclude_norm_bias` puts biases and normalization params in a group with weight_decay 0."""
