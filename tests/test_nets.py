@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from blueprint.errors import UserError
-from blueprint.nets import CNN, MLP
+from blueprint.nets import CNN, MLP, Backbone
 from blueprint.nets.activations import Activation
 from blueprint.nets.init import InitStrategy
 
@@ -46,3 +46,19 @@ def test_bad_constructor_values() -> None:
         MLP(dropout=1.0)
     with pytest.raises(ValueError, match="activation"):
         MLP(activation="swishy")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        CNN(kernel_size=4, convs_per_block=2)
+
+
+def test_cnn_kernel_sizes_and_depths_keep_the_head_sized() -> None:
+    for kernel_size in (1, 3, 5):
+        cnn = CNN(image_size=28, channels=(4, 8), convs_per_block=2, kernel_size=kernel_size, hidden=8)
+        assert cnn(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_backbone_takes_grayscale_images_through_a_new_stem() -> None:
+    net = Backbone(name="resnet18", in_channels=1, image_size=28, num_classes=10)
+    net.check_input_shape((1, 28, 28))
+    assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="3-channel"):
+        Backbone(name="resnet18", in_channels=1, weights="DEFAULT")

@@ -16,8 +16,32 @@ def _last_linear(model: nn.Module) -> str:
     return names[-1]
 
 
+def _adapt_stem(model: nn.Module, in_channels: int) -> None:
+    """Give the model's first Conv2d `in_channels` inputs (torchvision's models are built for 3)."""
+    name = next((n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
+    if name is None:
+        raise ValueError(f"{type(model).__name__} has no Conv2d stem to adapt to {in_channels} input channels")
+    parent_name, _, attr = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    old = getattr(parent, attr)
+    stem = nn.Conv2d(
+        in_channels,
+        old.out_channels,
+        old.kernel_size,
+        old.stride,
+        old.padding,
+        old.dilation,
+        old.groups,
+        old.bias is not None,
+        old.padding_mode,
+    )
+    setattr(parent, attr, stem)
+
+
 class Backbone(nn.Module):
     """`weights` (e.g. "DEFAULT", "IMAGENET1K_V1") downloads pretrained weights; None (default) starts from scratch.
+
+    `in_channels` other than 3 (e.g. 1 for MNIST) replaces the first convolution; only without pretrained weights.
 
     With weights, the weights' own preprocessing (resize, crop, ImageNet normalization) runs inside `forward`,
     so feed images in [0, 1] (CIFAR10DataModule: `normalize: false`).
@@ -40,7 +64,14 @@ class Backbone(nn.Module):
         self.in_channels = in_channels
         self.image_size = image_size
         self.out_features = num_classes
+        if weights and in_channels != 3:
+            raise ValueError(
+                f"pretrained weights expect 3-channel images (got in_channels={in_channels}); repeat the channel or "
+                "train from scratch (weights: null)"
+            )
         self.model = models.get_model(name, weights=weights)
+        if in_channels != 3:
+            _adapt_stem(self.model, in_channels)
         self.head_name = _last_linear(self.model)
         parent_name, _, attr = self.head_name.rpartition(".")
         parent = self.model.get_submodule(parent_name) if parent_name else self.model

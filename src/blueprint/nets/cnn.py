@@ -30,6 +30,8 @@ class CNN(nn.Module):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (padding keeps the size only then), got {kernel_size}")
         if image_size < 2 ** len(channels):
             raise ValueError(f"image_size {image_size} is too small for {len(channels)} pooling blocks")
         self.in_channels = in_channels
