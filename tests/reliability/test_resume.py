@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import run_cli
 from tests.reliability.helpers import assert_same_weights, callback_option, tiny_args, versions, weights
@@ -26,7 +27,9 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("step", "signum", "code"), [(7, 15, 143), (5, 2, 130)], ids=["SIGTERM-mid-epoch", "SIGINT-epoch-end"]
+    ("step", "signum", "code"),
+    [(3, 15, 143), (7, 15, 143), (5, 2, 130)],
+    ids=["SIGTERM-before-any-checkpoint", "SIGTERM-mid-epoch", "SIGINT-epoch-end"],
 )
 def test_resume_after_a_signal_is_exact(uninterrupted: dict, tmp_path: Path, step: int, signum: int, code: int) -> None:
     with pytest.raises(SystemExit) as stopped:
@@ -38,6 +41,8 @@ def test_resume_after_a_signal_is_exact(uninterrupted: dict, tmp_path: Path, ste
     assert resumed.trainer.global_step == 15
     assert_same_weights(weights(resumed.model), uninterrupted["weights"])
     assert versions(tmp_path) == ["version_0"]  # the resumed run continued in its own folder
+    assert torch.load(last, weights_only=True)["global_step"] == 15  # last.ckpt itself moved on: no last-v1.ckpt
+    assert sorted(p.name for p in last.parent.glob("last*")) == ["last.ckpt"]
     assert (tmp_path / "logs/mnist_mlp/version_0/config_resume_1.yaml").is_file()
 
 

@@ -64,6 +64,9 @@ class StopOnSignal(Callback):
         if not _any_rank(trainer, self.received is not None):
             return
         path = last_checkpoint_path(trainer)
+        callback = trainer.checkpoint_callback
+        if isinstance(callback, ModelCheckpoint):  # saved in its state: the resumed run overwrites, not last-v1.ckpt
+            callback.last_model_path = path
         trainer.save_checkpoint(path, weights_only=False)  # full state: optimizer, loops, loader position, RNG
         wait_for_checkpoints(trainer)  # on disk before the process exits
         signum = self.received or signal.SIGTERM
