@@ -20,10 +20,11 @@ def preset(name: str) -> str:
     return str(PRESETS / f"{name}.yaml")
 
 
-def test_debug_preset_runs_two_batches_with_anomaly_detection() -> None:
+def test_debug_preset_runs_two_batches_with_anomaly_detection_and_writes_nothing(tmp_path: Path) -> None:
     cli = run_cli("fit", "-c", config("mnist_mlp.yaml"), "-c", preset("debug"), *QUIET)
     assert cli.trainer.fast_dev_run == 2 and cli.trainer.global_step == 2
     assert cli.trainer._detect_anomaly
+    assert list(tmp_path.iterdir()) == []  # no logs/, no checkpoints/last.ckpt
 
 
 def test_overfit_preset_drives_training_loss_near_zero() -> None:

@@ -6,7 +6,7 @@ from typing import Any, NoReturn
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.callbacks import Callback, ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
@@ -54,13 +54,21 @@ class BlueprintCLI(LightningCLI):
             raise UserError(_root_message(err)) from err
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
-        """Default to a progress bar that redraws every 20 steps: redrawing every step can double epoch time."""
+        """Default to a progress bar that redraws every 20 steps: redrawing every step can double epoch time.
+
+        Every run also gets the fault-tolerance callbacks; under fast_dev_run nothing is saved.
+        """
         configured = config.get("callbacks") or []
         has_bar = any(isinstance(c, ProgressBar) for c in [*configured, *callbacks])
         if config.get("enable_progress_bar") is not False and not has_bar:
             callbacks = [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS)]
         callbacks = [*callbacks, *fault_tolerance_callbacks()]
-        return super()._instantiate_trainer(config, callbacks)
+        trainer = super()._instantiate_trainer(config, callbacks)
+        if trainer.fast_dev_run:  # Lightning 2.6 still writes last.ckpt when a dry run ends; a dry run writes nothing
+            for callback in trainer.checkpoint_callbacks:
+                if isinstance(callback, ModelCheckpoint):
+                    callback.save_last = False
+        return trainer
 
     def _check_compatible(self) -> None:
         """Data/model mismatches fail before the trainer writes anything under logs/."""
