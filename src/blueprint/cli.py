@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar, TQDMProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
 from blueprint.errors import TrainingStopped, UserError
@@ -22,6 +22,14 @@ class OneLineErrorParser(LightningArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         super().error(" ".join(message.split()), ex)
+
+
+class SaveConfigToRun(SaveConfigCallback):
+    """Writes the resolved config.yaml into the run folder; a run without a logger has none, so it writes nothing."""
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if trainer.logger is not None:
+            super().setup(trainer, pl_module, stage)
 
 
 class BlueprintCLI(LightningCLI):
@@ -64,7 +72,7 @@ class BlueprintCLI(LightningCLI):
             callbacks = [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS)]
         callbacks = [*callbacks, *fault_tolerance_callbacks()]
         trainer = super()._instantiate_trainer(config, callbacks)
-        if trainer.fast_dev_run:  # Lightning 2.6 still writes last.ckpt when a dry run ends; a dry run writes nothing
+        if config.get("fast_dev_run"):  # Lightning 2.6 still writes last.ckpt when a dry run ends; a dry run writes nothing
             for callback in trainer.checkpoint_callbacks:
                 if isinstance(callback, ModelCheckpoint):
                     callback.save_last = False
@@ -109,6 +117,7 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> BlueprintCLI:
             subclass_mode_data=True,
             auto_configure_optimizers=False,
             parser_class=OneLineErrorParser,
+            save_config_callback=SaveConfigToRun,
             args=args,
             run=run,
         )

@@ -72,6 +72,8 @@ def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
     candidates: list[tuple[Path, int | None]]
     if fixed:
         candidates = [(Path(fixed) / LAST, None)]
+    elif config.trainer.get("logger") is False:  # no run folders: ModelCheckpoint writes <default_root_dir>/checkpoints
+        candidates = [(Path(config.trainer.get("default_root_dir") or ".") / "checkpoints" / LAST, None)]
     elif args is not None and args.get("version") is not None:
         version = args.version
         name = version if isinstance(version, str) else f"version_{version}"

@@ -60,6 +60,19 @@ def test_new_fit_never_overwrites_an_earlier_run(tmp_path: Path) -> None:
     assert {p: p.stat().st_mtime_ns for p in first} == first
 
 
+def test_resume_without_a_logger_finds_last_ckpt_and_writes_no_config(uninterrupted: dict, tmp_path: Path) -> None:
+    """With trainer.logger false there are no run folders: checkpoints go to ./checkpoints, config.yaml nowhere."""
+    no_logger = tmp_path / "no_logger.yaml"  # LearningRateMonitor needs a logger: keep only the checkpoint callback
+    no_logger.write_text(
+        "trainer:\n  logger: false\n  callbacks:\n    - class_path: lightning.pytorch.callbacks.ModelCheckpoint\n"
+        "      init_args:\n        save_last: true\n"
+    )
+    run_cli("fit", *tiny_args("-c", str(no_logger), epochs=1))
+    resumed = run_cli("fit", *tiny_args("-c", str(no_logger), "--ckpt_path=last"))
+    assert_same_weights(weights(resumed.model), uninterrupted["weights"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "no_logger.yaml"]
+
+
 def test_resume_without_a_checkpoint_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as failed:
         run_cli("fit", *tiny_args("--ckpt_path=last"))
