@@ -9,6 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from blueprint.cli import cli_main
 from blueprint.nets import ConvLSTMForecaster, LSTMFrameGenerator
+from blueprint.tasks import FramePredictionTask
 from tests.conftest import config, run_cli
 
 TINY = [
@@ -104,3 +105,18 @@ def test_bad_input_exits_nonzero_naming_the_value(extra: list[str], named: str, 
         run_cli("fit", "-c", config("moving_mnist_convlstm.yaml"), *TINY, *extra)
     assert exit_info.value.code == 2
     assert named in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU"))],
+)
+def test_every_fitting_loss_runs_under_bf16_autocast(device: str) -> None:
+    """BCELoss included: CUDA autocast raises on binary_cross_entropy unless the loss runs outside it."""
+    net = LSTMFrameGenerator(frame_size=16, input_frames=2, output_frames=2, channels=(4,), hidden_size=8).to(device)
+    inputs, targets = torch.rand(2, 2, 1, 16, 16, device=device), torch.rand(2, 2, 1, 16, 16, device=device)
+    for loss in (torch.nn.MSELoss(), torch.nn.L1Loss(), torch.nn.BCELoss()):
+        task = FramePredictionTask(net=net, loss=loss).to(device)
+        with torch.autocast(device, dtype=torch.bfloat16):
+            value = task._shared_step((inputs, targets), "train")
+        assert value.dtype == torch.float32 and torch.isfinite(value)

@@ -72,7 +72,7 @@ class BlueprintCLI(LightningCLI):
             callbacks = [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS)]
         callbacks = [*callbacks, *fault_tolerance_callbacks()]
         trainer = super()._instantiate_trainer(config, callbacks)
-        if config.get("fast_dev_run"):  # Lightning 2.6 still writes last.ckpt when a dry run ends; a dry run writes nothing
+        if config.get("fast_dev_run"):  # Lightning 2.6 still writes last.ckpt when a dry run ends
             for callback in trainer.checkpoint_callbacks:
                 if isinstance(callback, ModelCheckpoint):
                     callback.save_last = False

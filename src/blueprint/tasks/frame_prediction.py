@@ -82,7 +82,8 @@ class FramePredictionTask(BaseTask):
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
         inputs, targets = batch[0], batch[1]
         predictions = self(inputs)
-        loss = self.loss_fn(predictions.float(), targets)
+        with torch.autocast(self.device.type, enabled=False):  # CUDA autocast refuses BCELoss even on float32
+            loss = self.loss_fn(predictions.float(), targets.float())
         size = len(inputs)
         predictions = predictions.detach().float()
         self.log_epoch_mean(f"{stage}/loss", loss, size)  # epoch means, logged when the stage's epoch ends
