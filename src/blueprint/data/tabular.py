@@ -93,6 +93,12 @@ class TabularDataModule(InMemoryDataModule):
     def _split_indices(self, table: Table) -> dict[str, np.ndarray]:
         n = len(table.rows)
         sizes = {"test": round(n * self.test_fraction), "val": round(n * self.val_fraction)}
+        if min(sizes.values()) < 1 or sum(sizes.values()) >= n:
+            raise UserError(
+                f"{self.csv or self.source}: {n} rows are too few to split with data.val_fraction={self.val_fraction} "
+                f"and data.test_fraction={self.test_fraction} (val and test need a row each, train the rest); "
+                "use more rows or larger fractions"
+            )
         is_class = table.classes is not None
         assert table.target is not None  # the training table always has its target column (target_required)
         try:
