@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from blueprint.data import TabularDataModule
 from blueprint.tasks import RegressionTask
@@ -220,3 +221,21 @@ def test_regression_under_bf16_autocast_keeps_float32_targets_and_predictions() 
         loss = task._shared_step((inputs, targets), "val")
     assert values.dtype == torch.float32 and torch.allclose(values, torch.full((4,), 2011.5), atol=0.05)
     assert float(loss.detach()) < 1e-4  # right up to bf16 rounding of the net output (0.3 -> 0.30078)
+
+
+@pytest.mark.parametrize(
+    ("kind", "train_metric", "evaluated"),
+    [
+        ("binary", "train/acc", {"val/f1", "val/auroc", "test/auroc"}),
+        ("regression", "train/mae", {"val/r2", "test/rmse"}),
+    ],
+)
+def test_training_logs_epoch_means_and_evaluation_the_full_metrics(
+    fits: dict, kind: str, train_metric: str, evaluated: set[str]
+) -> None:
+    cli = fits[kind]
+    events = EventAccumulator(cli.trainer.logger.log_dir, size_guidance={"scalars": 0}).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", train_metric} | evaluated <= tags
+    assert {tag for tag in tags if tag.startswith("train/")} == {"train/loss", train_metric}
+    assert len(events.Scalars("train/loss")) == cli.trainer.current_epoch  # once per epoch, never per step

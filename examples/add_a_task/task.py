@@ -46,12 +46,10 @@ class ImageRegressionTask(BaseTask):
 
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
         inputs, targets = batch[0], batch[1].float()
-        predictions = self(inputs).squeeze(-1)
+        predictions = self(inputs).squeeze(-1).float()
         loss = self.loss_fn(predictions, targets)
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(predictions.detach(), targets)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        self.log_epoch_mean(f"{stage}/loss", loss, len(targets))  # summed on the device, logged at epoch end
+        self.update_metrics(stage, predictions.detach(), targets)  # computed, logged and reset at epoch end
         return loss
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

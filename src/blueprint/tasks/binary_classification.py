@@ -52,7 +52,8 @@ class BinaryClassificationTask(BaseTask):
                 "auroc": BinaryAUROC(),
             }
         )
-        self.add_stage_metrics(metrics, ("train", "val", "test"))
+        self.threshold = threshold
+        self.add_stage_metrics(metrics)
 
     def default_loss(self) -> nn.Module:
         return nn.BCEWithLogitsLoss()
@@ -77,12 +78,15 @@ class BinaryClassificationTask(BaseTask):
 
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
         inputs, targets = batch[0], batch[1]
-        logits = self(inputs).reshape(-1)
-        loss = self.loss_fn(logits, targets.to(logits.dtype))
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(logits.detach().sigmoid(), targets.long())
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        logits = self(inputs).reshape(-1).float()
+        loss = self.loss_fn(logits, targets.float())
+        probabilities = logits.detach().sigmoid()
+        self.log_epoch_mean(f"{stage}/loss", loss, len(targets))  # logged at epoch end, like the metrics below
+        if stage == "train":  # accuracy counted directly; F1 and AUROC (which keeps every score) on val/test
+            correct = (probabilities > self.threshold) == targets.bool()
+            self.log_epoch_mean("train/acc", correct.float().mean(), len(targets))
+        else:
+            self.update_metrics(stage, probabilities, targets.long())
         return loss
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

@@ -55,7 +55,7 @@ class RegressionTask(BaseTask):
                 "r2": R2Score(multioutput="uniform_average"),
             }
         )
-        self.add_stage_metrics(metrics, ("train", "val", "test"))
+        self.add_stage_metrics(metrics)
 
     def default_loss(self) -> nn.Module:
         return nn.MSELoss()
@@ -98,11 +98,12 @@ class RegressionTask(BaseTask):
         raw = self._standardized_output(inputs)
         targets = targets.float().reshape(raw.shape)
         loss = self.loss_fn(raw, (targets - self.target_mean) / self.target_std)
-        preds = raw * self.target_std + self.target_mean
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(preds.detach(), targets)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "train")
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        preds = raw.detach() * self.target_std + self.target_mean
+        self.log_epoch_mean(f"{stage}/loss", loss, len(targets))  # logged at epoch end, like the metrics below
+        if stage == "train":  # MAE counted directly; RMSE and R2 on val/test
+            self.log_epoch_mean("train/mae", (preds - targets).abs().mean(), len(targets))
+        else:
+            self.update_metrics(stage, preds, targets)
         return loss
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
