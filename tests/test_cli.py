@@ -64,10 +64,17 @@ def test_tensorboard_holds_expected_tags(trained_mlp) -> None:
     assert len(events.Scalars("val/acc")) == 4
 
 
-def test_predict_returns_class_probabilities(trained_mlp) -> None:
+def test_predict_writes_labels_and_class_probabilities(trained_mlp, tmp_path: Path) -> None:
     best = trained_mlp.trainer.checkpoint_callback.best_model_path
-    cli = run_cli("predict", "-c", config("mnist_mlp.yaml"), f"--ckpt_path={best}", "--trainer.logger=false")
-    assert cli.trainer.predict_loop.predictions is not None
+    run_cli("predict", "-c", config("mnist_mlp.yaml"), f"--ckpt_path={best}", "--trainer.logger=false")
+    lines = (tmp_path / "predictions.csv").read_text().splitlines()  # the run folder; without a logger, the cwd
+    assert lines[0] == "row,label," + ",".join(f"prob_{k}" for k in range(10))
+    test_labels = trained_mlp.datamodule.splits["test"][1]
+    assert len(lines) == 1 + len(test_labels)
+    rows = [line.split(",") for line in lines[1:]]
+    assert all(abs(sum(float(p) for p in row[2:]) - 1) < 1e-4 for row in rows)
+    accuracy = sum(row[1] == str(int(label)) for row, label in zip(rows, test_labels, strict=True)) / len(rows)
+    assert accuracy >= 0.9
 
 
 def test_print_config_and_multiple_config_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
