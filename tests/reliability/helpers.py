@@ -95,5 +95,6 @@ class RecordShards(Callback):
         import json
 
         metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
-        record = {"world_size": trainer.world_size, "seen": self.seen, "val": metrics}
+        background = getattr(trainer.strategy.checkpoint_io, "background", None)
+        record = {"world_size": trainer.world_size, "seen": self.seen, "val": metrics, "background": background}
         Path(self.out_dir, f"rank{trainer.global_rank}.json").write_text(json.dumps(record))

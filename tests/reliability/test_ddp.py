@@ -27,6 +27,7 @@ def test_two_process_ddp_shards_data_and_syncs_metrics(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
+    assert [r["background"] for r in ranks] == [False, False]  # on disk before the save's barrier: any rank may read
     for epoch in ("0", "1"):
         shard0, shard1 = (r["seen"][epoch] for r in ranks)
         assert len(shard0) == len(shard1) == 5 * 32  # limit_train_batches x per-rank batch size
