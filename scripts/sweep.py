@@ -13,6 +13,7 @@ The best trial's full config is written to --out, ready for `blueprint fit -c be
 """
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -24,8 +25,13 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 from blueprint.cli import cli_main
+from blueprint.errors import TrainingStopped
 
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
+
+
+class TrialFailed(Exception):
+    """A trial whose options the CLI refused or whose loss diverged: recorded as failed, the sweep goes on."""
 
 
 class OptunaPruning(L.Callback):
@@ -35,6 +41,7 @@ class OptunaPruning(L.Callback):
         self.trial, self.monitor, self.mode = trial, monitor, mode
         self.best: float | None = None
         self.pruned = False
+        self.validations = 0
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.monitor)
@@ -43,7 +50,8 @@ class OptunaPruning(L.Callback):
         value = float(value)
         better = max if self.mode == "max" else min
         self.best = value if self.best is None else better(self.best, value)
-        self.trial.report(value, step=trainer.global_step)
+        self.trial.report(value, step=self.validations)  # by validation: trials sweeping batch_size still line up
+        self.validations += 1
         if self.trial.should_prune():
             self.pruned = trainer.should_stop = True
 
@@ -66,7 +74,7 @@ def suggest(trial: optuna.Trial, key: str, dist: str, args: list[str]) -> Any:
 
 
 def config_args(configs: list[str], sets: list[str], params: dict[str, Any]) -> list[str]:
-    values = [f"--{key}={value}" for key, value in params.items()]
+    values = [f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in params.items()]
     return [arg for c in configs for arg in ("-c", c)] + [f"--{s}" for s in sets] + values
 
 
@@ -78,10 +86,15 @@ def run_trial(trial: optuna.Trial, opts: argparse.Namespace, specs: list[tuple[s
         "--trainer.logger.init_args.name=trials",
         f"--trainer.logger.init_args.version=trial_{trial.number:03d}",
     ]
-    cli = cli_main([*config_args(opts.config, opts.set, params), *opts.trial_args, *logger], run=False)
-    pruning = OptunaPruning(trial, cli.model.monitor, cli.model.monitor_mode)
-    cli.trainer.callbacks.append(pruning)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    try:
+        cli = cli_main([*config_args(opts.config, opts.set, params), *opts.trial_args, *logger], run=False)
+        pruning = OptunaPruning(trial, cli.model.monitor, cli.model.monitor_mode)
+        cli.trainer.callbacks.append(pruning)
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    except SystemExit as err:
+        raise TrialFailed(f"the CLI refused this trial's options {params} (see the error above)") from err
+    except TrainingStopped as err:
+        raise TrialFailed(str(err)) from err
     if pruning.best is None:
         raise RuntimeError(f"trial {trial.number} logged no {cli.model.monitor}; does the run validate?")
     trial.set_user_attr("best", pruning.best)
@@ -140,6 +153,8 @@ def main(argv: list[str] | None = None) -> optuna.Study:
     specs = [parse_param(p) for p in opts.param]
     if not specs:
         raise SystemExit("error: give at least one --param KEY=DIST:ARGS to search")
+    if (opts.study_dir / "trials").exists():
+        raise SystemExit(f"error: {opts.study_dir / 'trials'} holds an earlier sweep; pass a new --study-dir")
     probe = cli_main(config_args(opts.config, opts.set, {}) + trial_args, run=False).model
     opts.monitor = probe.monitor
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -148,9 +163,11 @@ def main(argv: list[str] | None = None) -> optuna.Study:
         sampler=optuna.samplers.TPESampler(seed=opts.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
-    opts.study.optimize(lambda trial: run_trial(trial, opts, specs), n_trials=opts.trials)
+    opts.study.optimize(lambda trial: run_trial(trial, opts, specs), n_trials=opts.trials, catch=(TrialFailed,))
     print_table(opts.study, opts.monitor)
     log_hparams(opts.study, opts.study_dir, opts.monitor)
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in opts.study.trials):
+        raise SystemExit("error: no trial completed (see the table and the errors above); no best config written")
     write_best_config(opts, opts.study.best_params, opts.out)
     print(f"best {opts.monitor} = {opts.study.best_value:.4f} (trial {opts.study.best_trial.number})")
     print(f"best config: {opts.out}   train it: uv run blueprint fit -c {opts.out}")

@@ -60,3 +60,28 @@ def test_sweep_runs_trials_and_writes_a_best_config_that_fits(tmp_path: Path, ca
     assert cli.trainer.optimizers[0].param_groups[0]["momentum"] == pytest.approx(
         study.best_params[f"{OPT}.init_args.momentum"]
     )
+
+
+def sweep_args(tmp_path: Path, *params: str, trials: int = 2) -> list[str]:
+    config = str(Path(__file__).resolve().parents[1] / "configs" / "mnist_mlp.yaml")
+    study = f"--study-dir={tmp_path / 'sweep'}"
+    return ["-c", config, f"--trials={trials}", *params, f"--out={tmp_path / 'best.yaml'}", study, "--", *TINY]
+
+
+def test_diverging_trials_fail_alone_and_a_sweep_with_none_completed_says_so(tmp_path: Path, capsys) -> None:
+    sgd = f"--set={OPT}.class_path=torch.optim.SGD"
+    huge_lr = f"--param={OPT}.init_args.lr=choice:1e30"
+    no_norm = "--set=model.init_args.net.init_args.batch_norm=false"
+    with pytest.raises(SystemExit, match="no trial completed"):
+        load_script("sweep").main(sweep_args(tmp_path, sgd, huge_lr, no_norm, "--set=model.init_args.scheduler=null"))
+    table = capsys.readouterr().out
+    assert table.count("fail") == 2 and not (tmp_path / "best.yaml").exists()
+
+
+def test_choice_values_reach_the_cli_as_yaml_and_a_used_study_dir_is_refused(tmp_path: Path) -> None:
+    args = sweep_args(tmp_path, "--param=trainer.gradient_clip_val=choice:null,0.5")
+    study = load_script("sweep").main(args)
+    assert {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED"}
+    assert {t.params["trainer.gradient_clip_val"] for t in study.trials} <= {None, 0.5}
+    with pytest.raises(SystemExit, match="earlier sweep"):
+        load_script("sweep").main(args)
