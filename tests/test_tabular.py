@@ -239,3 +239,11 @@ def test_training_logs_epoch_means_and_evaluation_the_full_metrics(
     assert {"train/loss", train_metric} | evaluated <= tags
     assert {tag for tag in tags if tag.startswith("train/")} == {"train/loss", train_metric}
     assert len(events.Scalars("train/loss")) == cli.trainer.current_epoch  # once per epoch, never per step
+
+
+def test_a_batch_larger_than_the_training_split_is_refused(capsys) -> None:
+    """Training takes full batches only: a batch of 512 from 341 rows would train nothing and still 'succeed'."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "-c", config("tabular_mlp_binary.yaml"), "--data.init_args.batch_size=512", *QUIET)
+    assert exit_info.value.code == 2
+    assert "data.batch_size=512 is larger than the" in capsys.readouterr().err

@@ -85,6 +85,13 @@ class InMemoryDataModule(L.LightningDataModule):
                 **self._ranks(),
             )
             self._train_loader.consumed = self._batches_trained
+            if len(self._train_loader) == 0:  # Lightning would only warn, "train" nothing and report success
+                ranks = self._train_loader.world_size
+                raise UserError(
+                    f"data.batch_size={self.batch_size} is larger than the {self._train_loader.num_samples} training "
+                    f"samples{f' per process ({ranks} processes)' if ranks > 1 else ''}; full batches only are "
+                    "trained, so lower data.batch_size"
+                )
         return self._train_loader
 
     def _fixed_order(self, name: str) -> Split:
