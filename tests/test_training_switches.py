@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
 from blueprint.nets.activations import _ACTIVATIONS
@@ -128,6 +129,15 @@ def test_gradient_clipping_bounds_the_applied_gradients(algorithm: str) -> None:
     else:
         assert max(float(g.abs().max()) for g in grads) <= clip * 1.0001
     assert float(cli.trainer.callback_metrics["grad/norm_total"]) > clip  # logged before clipping
+
+
+def test_gradient_norm_is_logged_at_every_nth_step() -> None:
+    cli = fit(
+        "--trainer.callbacks+=blueprint.callbacks.GradNormMonitor", "--trainer.callbacks.every_n_steps=3", steps=8
+    )
+    events = EventAccumulator(cli.trainer.logger.log_dir, size_guidance={"scalars": 0}).Reload()
+    logged = events.Scalars("grad/norm_total")
+    assert [event.step for event in logged] == [0, 3, 6] and all(event.value > 0 for event in logged)
 
 
 def test_fast_args_are_fast() -> None:

@@ -6,7 +6,7 @@ from lightning.pytorch.utilities import grad_norm
 
 
 class GradNormMonitor(L.Callback):
-    """Logs `grad/norm_total` before clipping, only every `every_n_steps` steps so it stays cheap."""
+    """Logs `grad/norm_total` before clipping at steps 0, N, 2N, ... (`every_n_steps`), so it stays cheap."""
 
     def __init__(self, every_n_steps: int = 25, norm_type: float = 2.0, per_parameter: bool = False) -> None:
         if every_n_steps < 1:
@@ -28,4 +28,8 @@ class GradNormMonitor(L.Callback):
         if self.per_parameter:
             prefix = f"grad_{float(self.norm_type)}_norm/"
             logged |= {f"grad/norm/{k.removeprefix(prefix)}": v for k, v in norms.items() if k != total_key}
-        pl_module.log_dict(logged, on_step=True, on_epoch=False)
+        values = {key: float(norm) for key, norm in logged.items()}  # one host read every N steps
+        trainer.callback_metrics.update({key: torch.tensor(value) for key, value in values.items()})
+        if trainer.is_global_zero:  # straight to the loggers: self.log would wait for log_every_n_steps, and drop it
+            for logger in trainer.loggers:
+                logger.log_metrics(values, step=trainer.global_step)

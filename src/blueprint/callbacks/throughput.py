@@ -27,6 +27,9 @@ def batch_size_of(batch: Any) -> int:
 class SamplesPerSecond(L.Callback):
     """Logs `train/samples_per_sec` (and `train/epoch_sec`) once per epoch; keeps every epoch's figures for scripts.
 
+    The rate is training samples over the epoch's wall time up to `on_train_epoch_end`, which Lightning calls after
+    the epoch's validation and checkpoints: the pace of the whole run, not of the training steps alone.
+
     `epoch_marks` holds the wall-clock time at each training epoch start plus one at the end of training, so
     differences of consecutive marks are whole epochs including validation, checkpointing and logging.
     `cpu_marks` holds the process CPU time at the same points (steadier than wall time on a busy machine).
