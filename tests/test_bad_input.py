@@ -17,6 +17,8 @@ CASES = {
     "missing data dir": (["--data.init_args.source=torchvision", "--data.init_args.data_dir=nowhere"], "nowhere"),
     "class mismatch": (["--model.init_args.net.init_args.out_features=5"], "10 classes"),
     "feature mismatch": (["--model.init_args.net.init_args.in_features=100"], "in_features"),
+    "val smaller than the classes": (["--data.init_args.val_size=5"], "data.val_size=5"),
+    "val as large as the pool": (["--data.init_args.val_size=5000"], "data.val_size=5000 must be between"),
 }
 
 

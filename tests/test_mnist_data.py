@@ -69,3 +69,17 @@ def test_missing_files_without_download_is_a_clear_error(tmp_path: Path) -> None
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="download"):
         MNISTDataModule(source="torchvision", data_dir=str(tmp_path / "empty")).setup()
+
+
+def test_a_failed_download_says_so_instead_of_asking_for_download(tmp_path: Path, monkeypatch) -> None:
+    from torchvision import datasets
+
+    def offline(self) -> None:
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://..., got:\n<urlopen error>")
+
+    monkeypatch.setattr(datasets.FashionMNIST, "download", offline)
+    dm = MNISTDataModule(source="torchvision", dataset="fashion_mnist", data_dir=str(tmp_path), download=True)
+    with pytest.raises(UserError) as error:
+        dm.setup()
+    message = str(error.value)
+    assert "could not be downloaded" in message and "\n" not in message and "pass --data.download" not in message

@@ -142,6 +142,7 @@ BAD_CSVS = {
     "missing target value": ("a,b,label\n1,2,x\n3,4,\n", "target column 'label' has 1 missing value(s) (rows 1)"),
     "single class": ("a,b,label\n1,2,x\n3,4,x\n", "target column 'label' has a single class 'x'"),
     "empty file": ("", "is empty"),
+    "infinite feature": ("a,b,label\n1,inf,x\n3,4,y\n", "feature column 'b' holds inf in row 0"),
     "too few rows": (  # 13 features, as the wine config's net expects, but 3 rows
         "".join(
             [",".join(f"f{i}" for i in range(13)) + ",label\n"] + [",".join(["1"] * 13) + f",{c}\n" for c in "xyz"]

@@ -9,7 +9,7 @@ from torch import Tensor
 from blueprint.data.augment import CropFlip
 from blueprint.data.base import InMemoryDataModule, Split
 from blueprint.data.loader import BatchTransform
-from blueprint.data.splits import stratified_split
+from blueprint.data.splits import missing_dataset, stratified_split
 from blueprint.errors import UserError
 
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -35,11 +35,8 @@ def read_cifar10(data_dir: str, train: bool, download: bool):
         )
     try:
         return CIFAR10(data_dir, train=train, download=download)
-    except RuntimeError as err:
-        raise UserError(
-            f"CIFAR-10 not found under data.data_dir {data_dir!r} ({err}); pass --data.init_args.download true "
-            "or fix the path"
-        ) from err
+    except (RuntimeError, OSError) as err:
+        raise UserError(missing_dataset("CIFAR-10", data_dir, download, err)) from err
 
 
 class CIFAR10DataModule(InMemoryDataModule):

@@ -11,7 +11,7 @@ from torch import Tensor
 from blueprint.data.augment import CropFlip
 from blueprint.data.base import InMemoryDataModule, Split
 from blueprint.data.loader import BatchTransform
-from blueprint.data.splits import stratified_split
+from blueprint.data.splits import missing_dataset, stratified_split
 from blueprint.errors import UserError
 
 MEAN, STD = 0.1307, 0.3081
@@ -54,11 +54,8 @@ def load_torchvision(dataset: str, data_dir: str, download: bool, val_size: int,
     try:
         train = cls(data_dir, train=True, download=download)
         test = cls(data_dir, train=False, download=download)
-    except RuntimeError as err:
-        raise UserError(
-            f"{cls.__name__} not found under data.data_dir {data_dir!r} ({err}); "
-            "pass --data.download true or fix the path"
-        ) from err
+    except (RuntimeError, OSError) as err:
+        raise UserError(missing_dataset(cls.__name__, data_dir, download, err)) from err
     parts = stratified_split(train.targets.numpy(), {"val": val_size}, seed)
     splits: dict[str, Split] = {name: (_normalize(train.data[idx]), train.targets[idx]) for name, idx in parts.items()}
     splits["test"] = (_normalize(test.data), test.targets)

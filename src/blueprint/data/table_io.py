@@ -80,6 +80,13 @@ def _check_features(frame: pd.DataFrame, names: list[str], origin: str) -> np.nd
             )
         if column.isna().any():
             raise UserError(f"{origin}: feature column {name!r} has {_missing_rows(column)}; fill or drop them")
+        infinite = np.isinf(column.to_numpy(dtype=np.float64))
+        if infinite.any():
+            row = column.index[int(infinite.argmax())]
+            raise UserError(
+                f"{origin}: feature column {name!r} holds {column[row]} in row {row}; standardizing it would give "
+                "NaN: replace or drop such values"
+            )
     return frame[names].to_numpy(dtype=np.float32)
 
 
