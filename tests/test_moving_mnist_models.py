@@ -120,3 +120,12 @@ def test_every_fitting_loss_runs_under_bf16_autocast(device: str) -> None:
         with torch.autocast(device, dtype=torch.bfloat16):
             value = task._shared_step((inputs, targets), "train")
         assert value.dtype == torch.float32 and torch.isfinite(value)
+
+
+def test_frame_grid_follows_the_run_precision_under_bf16_true(tmp_path: Path) -> None:
+    """The grid runs the net outside a step: bf16-true weights need the inputs cast as the step does."""
+    steps = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"]
+    bf16 = ["--trainer.precision=bf16-true", "--trainer.enable_model_summary=false"]
+    cli = run_cli("fit", "-c", config("moving_mnist_convlstm.yaml"), *TINY, *steps, *bf16)
+    events = EventAccumulator(cli.trainer.logger.log_dir, size_guidance={"images": 0}).Reload()
+    assert len(events.Images("val/frames")) >= 1

@@ -144,3 +144,15 @@ def test_fast_args_are_fast() -> None:
     """Guard for the helpers: a run made with them stops after the requested steps."""
     cli = run_cli("fit", "-c", config("mnist_mlp.yaml"), *fast_args(2))
     assert cli.trainer.global_step == 2
+
+
+@pytest.mark.parametrize("precision", ["bf16-true", "bf16-mixed"])
+def test_every_precision_trains_with_model_summary_and_graph(precision: str) -> None:
+    """The summary and graph run the net on example inputs outside a step; they must match the weights' dtype."""
+    cli = fit(
+        f"--trainer.precision={precision}",
+        "--trainer.enable_model_summary=true",
+        "--trainer.logger.init_args.log_graph=true",
+        steps=2,
+    )
+    assert cli.trainer.global_step == 2 and all(math.isfinite(v) for v in losses(cli))

@@ -38,6 +38,7 @@ class FrameGrid(L.Callback):
         if trainer.sanity_checking or experiment is None or not hasattr(experiment, "add_image"):
             return
         inputs, targets = self._fixed_batch(trainer)
-        with torch.no_grad():
-            predictions = pl_module(inputs.to(pl_module.device)).cpu()
+        precision = trainer.precision_plugin  # outside the step: apply the run's precision (bf16-true casts inputs)
+        with torch.no_grad(), precision.forward_context():
+            predictions = pl_module(precision.convert_input(inputs.to(pl_module.device))).float().cpu()
         experiment.add_image("val/frames", frame_rows(inputs.cpu(), targets.cpu(), predictions), trainer.global_step)

@@ -44,9 +44,21 @@ class BaseTask(L.LightningModule):
         self._epoch_sums: dict[str, tuple[torch.Tensor, int]] = {}
         self._off_progress_bar: set[str] = set()
         self._epoch_metric_stages: set[str] = set()
-        input_shape = getattr(net, "input_shape", None)
-        if input_shape is not None:
-            self.example_input_array = torch.zeros(2, *input_shape)
+
+    @property
+    def example_input_array(self) -> torch.Tensor | tuple[Any, ...] | dict[Any, Any] | None:
+        """Two zero samples for the model summary and graph, in the weights' dtype (bf16-true casts the weights)."""
+        if self._example_input_array is not None:
+            return self._example_input_array
+        input_shape = getattr(self.net, "input_shape", None)
+        if input_shape is None:
+            return None
+        weight = next((p for p in self.net.parameters() if p.is_floating_point()), None)
+        return torch.zeros(2, *input_shape, dtype=weight.dtype if weight is not None else torch.float32)
+
+    @example_input_array.setter
+    def example_input_array(self, example: torch.Tensor | tuple[Any, ...] | dict[Any, Any] | None) -> None:
+        self._example_input_array = example
 
     def default_loss(self) -> nn.Module:
         """The loss used when the config names none."""
