@@ -1,5 +1,7 @@
 """Moving MNIST generation: bouncing digits inside the canvas, reproducible by seed, held-out digits, public .npy."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -115,3 +117,14 @@ def test_bad_npy_is_refused_naming_the_value(tmp_path, array: np.ndarray, named:
 def test_bad_options_are_refused(options: dict, named: str) -> None:
     with pytest.raises(UserError, match=named):
         MovingMNISTDataModule(**options)
+
+
+def test_overfit_batches_serve_the_same_sequences_every_epoch() -> None:
+    """The overfit preset's check needs fixed batches; training sequences are otherwise drawn afresh each epoch."""
+    data = MovingMNISTDataModule(**SMALL)
+    data.trainer = SimpleNamespace(overfit_batches=2, global_rank=0, world_size=1)  # type: ignore[assignment]
+    loader = data.train_dataloader()
+    first, second = list(loader), list(loader)
+    assert len(first) == 2
+    for (x1, y1), (x2, y2) in zip(first, second, strict=True):
+        assert torch.equal(x1, x2) and torch.equal(y1, y2) and x1.max() > 0

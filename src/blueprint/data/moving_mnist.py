@@ -120,12 +120,13 @@ class MovingMNISTDataModule(InMemoryDataModule):
     def total_frames(self) -> int:
         return self.input_frames + self.target_frames
 
-    def fixed_sequences(self, split: str) -> Tensor:
-        """The split's sequences as uint8 (N, T, H, W), rendered in chunks from a per-split seed."""
-        generator = torch.Generator().manual_seed(self.seed * 1000 + {"val": 1, "test": 2}[split])
+    def fixed_sequences(self, split: str, total: int | None = None) -> Tensor:
+        """`total` (default: all) of the split's sequences as uint8 (N, T, H, W), rendered from a per-split seed."""
+        generator = torch.Generator().manual_seed(self.seed * 1000 + {"val": 1, "test": 2, "train": 3}[split])
+        total = self.sequences[split] if total is None else total
         chunks = []
-        for start in range(0, self.sequences[split], CHUNK):
-            count = min(CHUNK, self.sequences[split] - start)
+        for start in range(0, total, CHUNK):
+            count = min(CHUNK, total - start)
             frames = moving_digits(
                 self.pools[split], count, self.total_frames, self.frame_size, self.num_digits, self.speed, generator
             )
@@ -143,7 +144,18 @@ class MovingMNISTDataModule(InMemoryDataModule):
         return splits
 
     def train_dataloader(self) -> FrameLoader:
-        """Fresh sequences every epoch, drawn from (seed, epoch, batch), so a resumed run renders the same ones."""
+        """Fresh sequences every epoch, drawn from (seed, epoch, batch), so a resumed run renders the same ones.
+
+        Under `trainer.overfit_batches` the same few sequences come every epoch, rendered once.
+        """
+        overfit = getattr(self.trainer, "overfit_batches", 0) if self.trainer is not None else 0
+        if overfit and self._train_loader is None:
+            self.setup()
+            batches = int(overfit) if overfit >= 1 else max(1, int(overfit * self.sequences["train"] / self.batch_size))
+            sequences = (self.fixed_sequences("train", batches * self.batch_size),)
+            self._train_loader = FrameLoader(
+                sequences, self.batch_size, self.input_frames, shuffle=False, drop_last=True, **self._ranks()
+            )
         if self._train_loader is None:
             self.setup()
             render = FreshSequences(
