@@ -36,6 +36,7 @@ from blueprint.callbacks import SamplesPerSecond
 from blueprint.cli import cli_main
 from blueprint.data.loader import InMemoryLoader
 from blueprint.runtime import remember_no_gpu
+from blueprint.tasks import ClassificationTask, FramePredictionTask
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIGS = ["configs/mnist_mlp.yaml", "configs/mnist_cnn.yaml", "configs/moving_mnist_convlstm.yaml:25"]
@@ -92,7 +93,12 @@ class Workload:
 
     def __init__(self, config: Path, limit_batches: int | None, fit_args: list[str] | None = None) -> None:
         cli = cli_main(["-c", str(config), "--trainer.logger=false", "--trainer.enable_progress_bar=false"], run=False)
-        self.config = config.resolve()  # (c) runs in a temp dir
+        if not isinstance(cli.model, ClassificationTask | FramePredictionTask):
+            raise SystemExit(
+                f"error: {config}: the plain loops (a)/(b) feed net outputs straight to the loss, which fits "
+                f"ClassificationTask and FramePredictionTask configs, not {type(cli.model).__name__}"
+            )
+        self.config = config
         self.limit = limit_batches
         self.fit_args = fit_args or []
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -167,7 +173,7 @@ class Workload:
         return train, InMemoryLoader(on_device[1], self.eval_batch_size)
 
     def cli_fit(self, precision: str, epochs: int) -> Run:
-        """(c): the real `blueprint fit` in-process, in a temp dir, with a SamplesPerSecond timer appended.
+        """(c): the real `blueprint fit` in-process, logging into a temp dir, with a SamplesPerSecond timer appended.
 
         A CPUThreads callback goes last, so a config that pins its thread count runs with the bench's count too.
         """
@@ -179,16 +185,14 @@ class Workload:
         args += [f"--trainer.callbacks+={threads}"]
         if self.limit:
             args += [f"--trainer.limit_train_batches={self.limit}", f"--trainer.limit_val_batches={self.limit}"]
-        cwd, captured = os.getcwd(), io.StringIO()  # the progress bar draws into `captured`, not the terminal
-        with tempfile.TemporaryDirectory() as tmp:
-            os.chdir(tmp)
+        captured = io.StringIO()  # the progress bar draws into `captured`, not the terminal
+        with tempfile.TemporaryDirectory() as tmp:  # logs and checkpoints go there; relative data paths still work
+            where = [f"--trainer.default_root_dir={tmp}", f"--trainer.logger.init_args.save_dir={tmp}"]
             try:
                 with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
-                    cli = cli_main(args)
+                    cli = cli_main([*args, *where])
             except SystemExit as err:
                 raise RuntimeError(f"blueprint fit failed: {captured.getvalue()[-2000:]}") from err
-            finally:
-                os.chdir(cwd)
         timer = next(c for c in cli.trainer.callbacks if isinstance(c, SamplesPerSecond))
         return Run.from_timer(timer)
 

@@ -64,3 +64,22 @@ def test_moving_mnist_plain_loops_use_drawn_and_project_batches(monkeypatch: pyt
     for variant in "ab":
         run = workload.run(variant, "32-true", epochs=1)
         assert run.samples == 8 and len(run.wall) == 1 and run.wall[0] > 0
+
+
+def test_bench_refuses_tasks_its_plain_loops_cannot_train(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    bench = importlib.import_module("bench")
+    with pytest.raises(SystemExit, match="ClassificationTask and FramePredictionTask"):
+        bench.Workload(CONFIGS / "tabular_mlp_regression.yaml", None)
+
+
+def test_bench_fit_keeps_the_working_directory_for_relative_data_paths(tmp_path: Path, monkeypatch) -> None:
+    """(c) logs into a temp dir but runs here, so a config's `data_dir: data` finds ./data (not a fresh download)."""
+    from tests.fake_datasets import install_for_config
+
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    bench = importlib.import_module("bench")
+    install_for_config(CONFIGS / "fashion_mnist_cnn.yaml", tmp_path / "data", monkeypatch)
+    workload = bench.Workload(CONFIGS / "fashion_mnist_cnn.yaml", limit_batches=2)
+    run = workload.cli_fit("32-true", epochs=1)
+    assert run.samples > 0 and not (tmp_path / "logs").exists()
