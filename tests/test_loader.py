@@ -64,3 +64,13 @@ def test_augmentation_runs_only_in_training_batches() -> None:
     evaluation = InMemoryLoader([images], 16)
     assert not torch.equal(next(iter(train))[0], images)
     assert torch.equal(next(iter(evaluation))[0], images)
+
+
+def test_evaluation_shards_cover_every_sample_exactly_once() -> None:
+    """No padding for val/test under DDP: 85 samples on 2 ranks are 43 + 42, not 43 + 43 with one counted twice."""
+    data = torch.arange(85)
+    shards = [torch.cat([b[0] for b in InMemoryLoader([data], 10, rank=r, world_size=2)]) for r in (0, 1)]
+    assert [len(s) for s in shards] == [43, 42]
+    assert torch.equal(torch.sort(torch.cat(shards)).values, data)
+    tiny = [torch.cat([b[0] for b in InMemoryLoader([data[:2]], 10, rank=r, world_size=3)]) for r in range(3)]
+    assert all(len(s) == 1 for s in tiny)  # fewer samples than ranks: padded, so every rank has a batch

@@ -19,7 +19,8 @@ def test_two_process_ddp_shards_data_and_syncs_metrics(tmp_path: Path) -> None:
     record = callback_option("RecordShards", out_dir=json.dumps(str(tmp_path)))
     ddp = ["-c", str(CONFIGS / "presets" / "ddp.yaml"), "--trainer.accelerator=cpu", "--trainer.devices=2"]
     cpu_only = ["--trainer.sync_batchnorm=false", "--model.init_args.net.init_args.batch_norm=false"]  # no CPU SyncBN
-    args = tiny_args(*ddp, *cpu_only, "--data.init_args.augment_shift=0", record, epochs=2)
+    odd_val = "--data.init_args.val_size=501"  # 251 + 250 across 2 ranks: no sample counted twice
+    args = tiny_args(*ddp, *cpu_only, odd_val, "--data.init_args.augment_shift=0", record, epochs=2)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "blueprint.cli", "fit", *args], cwd=tmp_path, env=env, capture_output=True, text=True
@@ -36,6 +37,6 @@ def test_two_process_ddp_shards_data_and_syncs_metrics(tmp_path: Path) -> None:
     assert ranks[0]["val"] == ranks[1]["val"]  # synced: every rank reports the global value
 
     last = tmp_path / "logs/mnist_mlp/version_0/checkpoints/last.ckpt"
-    single = run_cli("validate", *tiny_args(*cpu_only, f"--ckpt_path={last}", "--trainer.logger=false"))
+    single = run_cli("validate", *tiny_args(*cpu_only, odd_val, f"--ckpt_path={last}", "--trainer.logger=false"))
     for name in ("val/acc", "val/loss"):
         assert abs(float(single.trainer.callback_metrics[name]) - ranks[0]["val"][name]) <= TOLERANCE, name

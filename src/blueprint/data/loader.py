@@ -13,7 +13,8 @@ class InMemoryLoader:
     """Iterable of batches; reshuffles each epoch from (seed, epoch), so a run is reproducible and resumable.
 
     `transform` (e.g. augmentation) is applied to the first tensor of each batch, per sample, on its device.
-    Under DDP each rank takes a disjoint, equally sized shard of every epoch's permutation.
+    Under DDP each rank takes a disjoint shard of every epoch's permutation: equally sized when `drop_last` (training,
+    where ranks must step together), otherwise every sample exactly once (evaluation: sizes may differ by one).
     """
 
     def __init__(
@@ -48,11 +49,13 @@ class InMemoryLoader:
 
     @property
     def num_samples(self) -> int:
-        """Samples this rank sees per epoch (equal on every rank, as DistributedSampler does)."""
+        """Samples this rank sees per epoch; a split smaller than the world is padded so every rank has one."""
         total = len(self.tensors[0])
         if self.world_size == 1:
             return total
-        return total // self.world_size if self.drop_last else -(-total // self.world_size)
+        if self.drop_last:
+            return total // self.world_size
+        return len(range(self.rank, total, self.world_size)) if total >= self.world_size else 1
 
     def __len__(self) -> int:
         full, rest = divmod(self.num_samples, self.batch_size)
@@ -67,8 +70,10 @@ class InMemoryLoader:
         else:
             order = torch.arange(total)
         if self.world_size > 1:
-            padded = self.num_samples * self.world_size
-            order = torch.cat([order, order[: padded - total]]) if padded > total else order[:padded]
+            if self.drop_last:
+                order = order[: self.num_samples * self.world_size]
+            elif total < self.world_size:
+                order = order.repeat(-(-self.world_size // total))[: self.world_size]
             order = order[self.rank :: self.world_size]
         return order.to(self.tensors[0].device)
 

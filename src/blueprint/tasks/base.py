@@ -139,7 +139,10 @@ class BaseTask(L.LightningModule):
         for name in [n for n in self._epoch_sums if n.startswith(f"{stage}/")]:
             total, count = self._epoch_sums.pop(name)
             on_bar = stage != "train" and name not in self._off_progress_bar
-            self.log(name, total / count, prog_bar=on_bar, sync_dist=True)
+            # Under DDP, sum and count over all ranks: shards may differ in size (Lightning's own weighting of
+            # rank means truncates the mean batch size to an integer)
+            summed = self.trainer.strategy.reduce(torch.stack([total, total.new_tensor(count)]), reduce_op="sum")
+            self.log(name, summed[0] / summed[1], prog_bar=on_bar, sync_dist=True)  # equal on every rank already
         if stage in self._epoch_metric_stages:
             self._epoch_metric_stages.discard(stage)
             metrics = getattr(self, f"{stage}_metrics")
