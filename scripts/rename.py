@@ -128,6 +128,11 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     for folder in moved:
         print(f"moved {folder} -> {folder.parent / args.new_name}")
     print(f"rewrote {old!r} -> {args.new_name!r} in {len(rewritten)} files")
+    if any((root / "logs").rglob("*.ckpt")):
+        print(
+            f"note: checkpoints under {root / 'logs'} name {old}.* classes in their saved config and will not load "
+            f"with the renamed package; retrain, or rename back to use them"
+        )
     print(f"next: `uv run {args.new_name} --help` (uv re-syncs the environment), then `git add -A && git commit`")
     return 0
 

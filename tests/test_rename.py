@@ -64,6 +64,15 @@ def test_rename_rewrites_whole_words_only(tmp_path: Path) -> None:
     assert not rename_script.rewrite(binary, OLD, NEW)
 
 
+def test_rename_warns_that_earlier_checkpoints_name_the_old_package(tmp_path: Path, capsys) -> None:
+    copy = copy_repository(tmp_path / "repo")
+    checkpoint = copy / "logs" / "mnist_mlp" / "version_0" / "checkpoints" / "last.ckpt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"")
+    assert rename_script.main([NEW], root=copy) == 0
+    assert f"name {OLD}.* classes" in capsys.readouterr().out
+
+
 @pytest.mark.skipif(shutil.which("uv") is None, reason="needs the uv executable on PATH")
 def test_renamed_copy_passes_its_own_tests(tmp_path: Path) -> None:
     copy = copy_repository(tmp_path / "repo")
