@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from blueprint.errors import UserError
-from blueprint.nets import CNN, MLP, Backbone
+from blueprint.nets import CNN, MLP, Backbone, ConvLSTMForecaster, LSTMFrameGenerator
 from blueprint.nets.activations import Activation
 from blueprint.nets.init import InitStrategy
 
@@ -62,3 +62,74 @@ def test_backbone_takes_grayscale_images_through_a_new_stem() -> None:
     assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     with pytest.raises(ValueError, match="3-channel"):
         Backbone(name="resnet18", in_channels=1, weights="DEFAULT")
+
+
+def _std_expected(strategy: str, gain: float, fan_in: int, fan_out: int) -> float:
+    """The weight std each strategy's formula gives (kaiming uses fan_in)."""
+    if strategy.startswith("xavier"):
+        return gain * (2 / (fan_in + fan_out)) ** 0.5
+    return gain / fan_in**0.5
+
+
+@pytest.mark.parametrize("strategy", ["xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"])
+@pytest.mark.parametrize(("activation", "gain"), [("relu", 2**0.5), ("tanh", 5 / 3), ("selu", 1.0)])
+def test_init_strategies_follow_their_formula_on_linear_and_conv_layers(strategy, activation, gain) -> None:
+    torch.manual_seed(0)
+    mlp = MLP(in_features=400, hidden=(300,), activation=activation, init=strategy)
+    cnn = CNN(in_channels=16, image_size=8, channels=(32,), kernel_size=5, activation=activation, init=strategy)
+    linear, conv = mlp.layers[1], cnn.features[0]
+    assert isinstance(linear, torch.nn.Linear) and isinstance(conv, torch.nn.Conv2d)
+    for layer, fan_in, fan_out in ((linear, 400, 300), (conv, 16 * 25, 32 * 25)):
+        expected = _std_expected(strategy, gain, fan_in, fan_out)
+        assert float(layer.weight.std()) == pytest.approx(expected, rel=0.1), layer
+        assert layer.bias is None or not layer.bias.any()
+
+
+def test_orthogonal_init_gives_orthogonal_rows_scaled_by_the_gain() -> None:
+    weight = MLP(in_features=64, hidden=(64,), init="orthogonal", activation="relu").layers[1].weight.detach()
+    assert torch.allclose(weight @ weight.T, 2.0 * torch.eye(64), atol=1e-4)  # relu gain sqrt(2), squared
+
+
+def test_dropout_and_batch_norm_switches_add_or_leave_out_their_layers() -> None:
+    def kinds(net: torch.nn.Module) -> set[type]:
+        return {type(m) for m in net.modules()}
+
+    assert {torch.nn.Dropout, torch.nn.BatchNorm1d} <= kinds(MLP(dropout=0.2, batch_norm=True))
+    assert not {torch.nn.Dropout, torch.nn.BatchNorm1d} & kinds(MLP(dropout=0.0, batch_norm=False))
+    assert {torch.nn.Dropout, torch.nn.BatchNorm2d} <= kinds(CNN(dropout=0.2, batch_norm=True))
+    assert torch.nn.BatchNorm2d not in kinds(CNN(batch_norm=False))
+    assert CNN(dropout=0.3).head[1].p == 0.3
+
+
+def test_cnn_checks_height_width_and_dimensions_against_the_data() -> None:
+    with pytest.raises(UserError, match="image height"):
+        CNN(image_size=28).check_input_shape((1, 32, 28))
+    with pytest.raises(UserError, match="image width"):
+        CNN(image_size=28).check_input_shape((1, 28, 32))
+    with pytest.raises(UserError, match="takes images"):
+        CNN().check_input_shape((784,))
+
+
+def test_frame_decoder_ends_in_one_sigmoid_even_when_a_width_equals_the_input_channels() -> None:
+    net = LSTMFrameGenerator(in_channels=1, channels=(1, 8), frame_size=16, input_frames=2, output_frames=2)
+    sigmoids = [i for i, m in enumerate(net.decoder) if isinstance(m, torch.nn.Sigmoid)]
+    assert sigmoids == [len(net.decoder) - 1]
+
+
+def test_convlstm_forget_gate_bias_starts_at_one() -> None:
+    cell = ConvLSTMForecaster(hidden_channels=(8,), frame_size=16, patch=2).encoder[0]
+    bias = cell.gates.bias.detach()
+    assert torch.equal(bias[8:16], torch.ones(8)) and not bias[:8].eq(1).all()
+
+
+@pytest.mark.parametrize("net", [ConvLSTMForecaster, LSTMFrameGenerator])
+def test_predictions_depend_on_the_earliest_input_frame(net) -> None:
+    """State is carried through the sequence: changing only frame 0 changes every predicted frame."""
+    torch.manual_seed(0)
+    model = net(frame_size=16, input_frames=4, output_frames=3).eval()
+    frames = torch.rand(1, 4, 1, 16, 16)
+    changed = frames.clone()
+    changed[:, 0] = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        difference = (model(frames) - model(changed)).abs().flatten(2).amax(-1)
+    assert (difference > 0).all()  # with the state dropped, identical later frames give bit-identical outputs

@@ -44,7 +44,7 @@ def run_recipe(line: str) -> None:
     if args[0] == "blueprint":
         run_cli(*args[1:], *FAST_FIT, *_tiny_net(args))
         return
-    assert args[0] == "python" and args[1].startswith(str(REPO / "scripts")) or args[1].startswith("scripts/"), line
+    assert args[0] == "python" and (args[1].startswith(str(REPO / "scripts")) or args[1].startswith("scripts/")), line
     name = Path(args[1]).stem
     own, trial = (args[2:], []) if "--" not in args else (args[2 : args.index("--")], args[args.index("--") + 1 :])
     extra_trial = ["--", *trial, *FAST_TRIAL, *_tiny_net(args)] if name == "sweep" else []

@@ -100,6 +100,17 @@ def test_weight_decay_spares_biases_and_norm_params() -> None:
 
 
 INITS = list(InitStrategy.__args__)
+EXPECTED_ACTIVATION = {  # written out, not read from the code under test
+    "relu": torch.nn.ReLU,
+    "leaky_relu": torch.nn.LeakyReLU,
+    "prelu": torch.nn.PReLU,
+    "elu": torch.nn.ELU,
+    "selu": torch.nn.SELU,
+    "gelu": torch.nn.GELU,
+    "silu": torch.nn.SiLU,
+    "tanh": torch.nn.Tanh,
+    "sigmoid": torch.nn.Sigmoid,
+}
 
 
 @pytest.mark.parametrize("activation", sorted(_ACTIVATIONS))
@@ -109,7 +120,7 @@ def test_activation_and_init_train_in_mlp_and_cnn(activation: str) -> None:
     init, name = INITS[index % len(INITS)], ("mnist_mlp.yaml", "mnist_cnn.yaml")[index % 2]
     net = "--model.init_args.net.init_args."
     cli = fit(f"{net}activation={activation}", f"{net}init={init}", steps=3, name=name)
-    assert any(type(m).__name__ == type(_ACTIVATIONS[activation]()).__name__ for m in cli.model.net.modules())
+    assert any(isinstance(m, EXPECTED_ACTIVATION[activation]) for m in cli.model.net.modules())
     assert cli.trainer.global_step == 3 and all(math.isfinite(v) for v in losses(cli))
 
 

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from blueprint.errors import UserError
 from blueprint.nets.activations import Activation, make_activation
 from blueprint.nets.init import InitStrategy, initialize
 from blueprint.nets.shapes import check_equal
@@ -66,8 +67,11 @@ class CNN(nn.Module):
 
     def check_input_shape(self, shape: Sequence[int]) -> None:
         """Channels and image size must match the data exactly."""
+        if len(shape) != 3:
+            raise UserError(f"the CNN takes images (C, H, W) but the data gives samples of shape {tuple(shape)}")
         check_equal("channels", shape[0], self.in_channels, "model.net.init_args.in_channels")
-        check_equal("image size", shape[-1], self.image_size, "model.net.init_args.image_size")
+        check_equal("image height", shape[1], self.image_size, "model.net.init_args.image_size")
+        check_equal("image width", shape[2], self.image_size, "model.net.init_args.image_size")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

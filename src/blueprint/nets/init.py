@@ -1,4 +1,4 @@
-"""Weight-initialization strategies (Xavier, Kaiming, orthogonal) applied to every Linear/Conv layer of a net."""
+"""Weight-initialization strategies (Xavier, Kaiming, orthogonal) applied to every Linear and Conv1d/2d/3d layer."""
 
 from typing import Literal, get_args
 
@@ -6,15 +6,15 @@ from torch import nn
 
 InitStrategy = Literal["default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"]
 
-Nonlinearity = Literal["relu", "leaky_relu", "tanh", "sigmoid", "selu"]
+Nonlinearity = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
 _NONLINEARITIES: dict[str, Nonlinearity] = {
     "leaky_relu": "leaky_relu",
     "tanh": "tanh",
     "sigmoid": "sigmoid",
-    "selu": "selu",
+    "selu": "linear",  # self-normalizing nets want gain 1 (torch's calculate_gain("selu") is 3/4)
 }
 
-_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
+_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def _nonlinearity(activation: str) -> Nonlinearity:
@@ -27,7 +27,7 @@ def initialize(module: nn.Module, strategy: str = "default", activation: str = "
     if strategy == "default":
         return
     nonlinearity = _nonlinearity(activation)
-    gain = nn.init.calculate_gain(nonlinearity) if nonlinearity != "selu" else 1.0
+    gain = nn.init.calculate_gain(nonlinearity)
     for layer in module.modules():
         if not isinstance(layer, _WEIGHTED):
             continue

@@ -53,9 +53,11 @@ class LSTMFrameGenerator(nn.Module):
         self.lstm = nn.LSTM(hidden_size, hidden_size, num_layers=num_layers, batch_first=True)
         decoder: list[nn.Module] = [nn.Linear(hidden_size, seed_size), nn.Unflatten(1, self.seed_shape)]
         backwards = widths[::-1]
-        for a, b in zip(backwards, backwards[1:], strict=False):
+        pairs = list(zip(backwards, backwards[1:], strict=False))
+        for index, (a, b) in enumerate(pairs):
+            last = index == len(pairs) - 1  # only the output block ends in Sigmoid (pixels in [0, 1])
             decoder += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.BatchNorm2d(a)]
-            decoder += [nn.Conv2d(a, b, 3, padding=1), nn.ReLU() if b != in_channels else nn.Sigmoid()]
+            decoder += [nn.Conv2d(a, b, 3, padding=1), nn.Sigmoid() if last else nn.ReLU()]
         self.decoder = nn.Sequential(*decoder)
         last_conv = decoder[-2]
         assert isinstance(last_conv, nn.Conv2d) and last_conv.bias is not None
