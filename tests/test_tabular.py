@@ -248,3 +248,21 @@ def test_a_batch_larger_than_the_training_split_is_refused(capsys) -> None:
         run_cli("fit", "-c", config("tabular_mlp_binary.yaml"), "--data.init_args.batch_size=512", *QUIET)
     assert exit_info.value.code == 2
     assert "data.batch_size=512 is larger than the" in capsys.readouterr().err
+
+
+def test_features_option_picks_the_columns_the_net_reads(tmp_path: Path) -> None:
+    write_flowers(tmp_path / "flowers.csv")
+    cli = run_cli(
+        "fit",
+        "-c",
+        config("tabular_mlp_multiclass.yaml"),
+        "--data.init_args.source=null",
+        f"--data.init_args.csv={tmp_path / 'flowers.csv'}",
+        "--data.init_args.target=species",
+        "--data.init_args.features=[petal_length, petal_width]",
+        "--model.init_args.net.init_args.in_features=2",
+        "--model.init_args.net.init_args.out_features=3",
+        *QUIET,
+    )
+    assert tuple(cli.datamodule.input_shape) == (2,)
+    assert float(cli.trainer.callback_metrics["test/acc"]) >= 0.9

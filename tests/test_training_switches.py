@@ -3,6 +3,7 @@
 import math
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -167,3 +168,23 @@ def test_every_precision_trains_with_model_summary_and_graph(precision: str) -> 
         steps=2,
     )
     assert cli.trainer.global_step == 2 and all(math.isfinite(v) for v in losses(cli))
+
+
+class ThreadsSeen(L.Callback):
+    """Records torch's thread count while training runs."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def on_train_batch_start(self, *args: object) -> None:
+        self.seen.add(torch.get_num_threads())
+
+
+def test_cpu_threads_callback_sets_the_count_for_the_run_and_restores_it() -> None:
+    before = torch.get_num_threads()
+    threads = (
+        '--trainer.callbacks+={"class_path": "blueprint.callbacks.threads.CPUThreads", "init_args": {"num_threads": 1}}'
+    )
+    cli = fit(threads, "--trainer.callbacks+=tests.test_training_switches.ThreadsSeen", steps=2)
+    seen = next(c for c in cli.trainer.callbacks if isinstance(c, ThreadsSeen)).seen
+    assert seen == {1} and before != 1 and torch.get_num_threads() == before
