@@ -3,7 +3,9 @@
 import math
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -45,6 +47,7 @@ def test_lr_find_preset_saves_plot_logs_it_and_prints_suggestion(tmp_path: Path,
     assert {ModelCheckpoint, LearningRateMonitor, LRFinder} <= set(kinds)  # appended, not replacing
     finder = next(c for c in cli.trainer.callbacks if isinstance(c, LRFinder))
     assert finder.suggested_lr is not None and 1e-6 <= finder.suggested_lr <= 1.0
+    assert finder.plot_path == Path(cli.trainer.logger.log_dir) / "lr_find.png"  # in the run folder, as README says
     assert finder.plot_path.is_file() and finder.plot_path.stat().st_size > 1000
     assert f"suggested learning rate {finder.suggested_lr}" in capsys.readouterr().out
     events = EventAccumulator(cli.trainer.logger.log_dir, size_guidance={"images": 0, "scalars": 0}).Reload()
@@ -53,9 +56,21 @@ def test_lr_find_preset_saves_plot_logs_it_and_prints_suggestion(tmp_path: Path,
     assert cli.trainer.global_step == 0  # stop_after: the run ends after the range test, weights restored
 
 
+class AutocastSeen(L.Callback):
+    """Records the dtype of the net's output in every forward pass of the run (bf16 when autocast is on)."""
+
+    def __init__(self) -> None:
+        self.dtypes: set[torch.dtype] = set()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pl_module.net.register_forward_hook(lambda module, inputs, output: self.dtypes.add(output.dtype))
+
+
 def test_amp_preset_trains_in_bf16_on_cpu() -> None:
-    cli = run_cli("fit", "-c", config("mnist_mlp.yaml"), "-c", preset("amp"), *fast_args(3))
+    seen = "--trainer.callbacks+=tests.test_presets.AutocastSeen"
+    cli = run_cli("fit", "-c", config("mnist_mlp.yaml"), "-c", preset("amp"), *fast_args(3), seen)
     assert cli.trainer.precision == "bf16-mixed" and cli.trainer.global_step == 3
+    assert next(c for c in cli.trainer.callbacks if isinstance(c, AutocastSeen)).dtypes == {torch.bfloat16}
     assert float(cli.trainer.callback_metrics["train/loss"]) < 3.0
 
 
@@ -86,6 +101,8 @@ def test_early_stopping_preset_stops_a_run_that_does_not_improve() -> None:
     kinds = {type(c) for c in cli.trainer.callbacks}
     assert {ModelCheckpoint, LearningRateMonitor, EarlyStopping} <= kinds
     assert cli.trainer.current_epoch == 4 and cli.trainer.early_stopping_callback.stopped_epoch == 3
+    stopper = cli.trainer.early_stopping_callback
+    assert (stopper.monitor, stopper.mode, stopper.patience) == ("val/loss", "min", 3)  # every task logs val/loss
 
 
 def test_lr_suggestion_is_the_steepest_fall_per_decade() -> None:

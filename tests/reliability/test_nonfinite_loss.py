@@ -23,4 +23,11 @@ def test_nan_loss_stops_at_that_step_and_keeps_the_last_good_checkpoint(
     checkpoint = torch.load(last, weights_only=True)
     assert checkpoint["global_step"] == 5  # written after epoch 0, not at the bad step
     assert all(torch.isfinite(value).all() for value in checkpoint["state_dict"].values() if value.is_floating_point())
-    assert str(last) in lines[0] or "last.ckpt" in lines[0]
+    assert f"the last good checkpoint is {last.relative_to(tmp_path)}" in lines[0]
+
+
+def test_under_the_debug_preset_anomaly_detection_names_the_backward_op_that_made_the_nan() -> None:
+    """The debug preset's promise: torch's anomaly mode raises in backward with the operation at fault."""
+    debug = str(Path(__file__).resolve().parents[2] / "configs" / "presets" / "debug.yaml")
+    with pytest.raises(RuntimeError, match=r"Function '\w+Backward\d*' returned nan values"):
+        run_cli("fit", *tiny_args("-c", debug, callback_option("PoisonWeightsAtStep", step=1)))

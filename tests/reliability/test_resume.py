@@ -1,5 +1,6 @@
 """Exact resume (stopped mid-epoch or after an epoch, continued with `--ckpt_path last`) and same-seed determinism."""
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,11 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     ids=["SIGTERM-before-any-checkpoint", "SIGTERM-mid-epoch", "SIGINT-epoch-end"],
 )
 def test_resume_after_a_signal_is_exact(uninterrupted: dict, tmp_path: Path, step: int, signum: int, code: int) -> None:
+    handler = signal.getsignal(signum)
     with pytest.raises(SystemExit) as stopped:
         run_cli("fit", *tiny_args(callback_option("SignalAtStep", step=step, signum=signum)))
     assert stopped.value.code == code
+    assert signal.getsignal(signum) is handler  # the process's own handler is back after the run
     last = tmp_path / "logs/mnist_mlp/version_0/checkpoints/last.ckpt"
     assert last.is_file()
     resumed = run_cli("fit", *tiny_args("--ckpt_path=last"))
