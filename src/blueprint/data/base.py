@@ -74,7 +74,7 @@ class InMemoryDataModule(L.LightningDataModule):
     def train_dataloader(self) -> InMemoryLoader:
         """Under `trainer.overfit_batches` the same batches come every epoch: no shuffle, no augmentation."""
         if self._train_loader is None:
-            overfit = self.trainer is not None and bool(getattr(self.trainer, "overfit_batches", 0))
+            overfit = bool(self._overfit_batches())
             self._train_loader = InMemoryLoader(
                 self._fixed_order("train") if overfit else self._split("train"),
                 self.batch_size,
@@ -93,6 +93,10 @@ class InMemoryDataModule(L.LightningDataModule):
                     "trained, so lower data.batch_size"
                 )
         return self._train_loader
+
+    def _overfit_batches(self) -> float:
+        """The trainer's `overfit_batches` (0 without a trainer): how many batches, or what fraction, to repeat."""
+        return getattr(self.trainer, "overfit_batches", 0) if self.trainer is not None else 0
 
     def _fixed_order(self, name: str) -> Split:
         """The split in one seeded random order, so the first batches mix classes even when the split is sorted."""

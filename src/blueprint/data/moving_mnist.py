@@ -148,7 +148,7 @@ class MovingMNISTDataModule(InMemoryDataModule):
 
         Under `trainer.overfit_batches` the same few sequences come every epoch, rendered once.
         """
-        overfit = getattr(self.trainer, "overfit_batches", 0) if self.trainer is not None else 0
+        overfit = self._overfit_batches()
         if overfit and self._train_loader is None:
             self.setup()
             batches = int(overfit) if overfit >= 1 else max(1, int(overfit * self.sequences["train"] / self.batch_size))

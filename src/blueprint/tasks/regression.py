@@ -89,16 +89,20 @@ class RegressionTask(BaseTask):
         out = self(inputs).float()
         return out.reshape(-1) if self.outputs == 1 else out
 
+    def _in_target_units(self, standardized: torch.Tensor) -> torch.Tensor:
+        """Undo the target standardization (identity when `standardize_target` is off: mean 0, std 1)."""
+        return standardized * self.target_std + self.target_mean
+
     def predict_values(self, inputs: torch.Tensor) -> torch.Tensor:
         """Predictions in the target's units."""
-        return self._standardized_output(inputs) * self.target_std + self.target_mean
+        return self._in_target_units(self._standardized_output(inputs))
 
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
         inputs, targets = batch[0], batch[1]
         raw = self._standardized_output(inputs)
         targets = targets.float().reshape(raw.shape)
         loss = self.loss_fn(raw, (targets - self.target_mean) / self.target_std)
-        preds = raw.detach() * self.target_std + self.target_mean
+        preds = self._in_target_units(raw.detach())
         self.log_epoch_mean(f"{stage}/loss", loss, len(targets))  # logged at epoch end, like the metrics below
         if stage == "train":  # MAE counted directly; RMSE and R2 on val/test
             self.log_epoch_mean("train/mae", (preds - targets).abs().mean(), len(targets))
