@@ -21,6 +21,9 @@ def test_every_config_runs_fast_dev_run(name: str, tmp_path: Path, monkeypatch: 
     assert cli.trainer.global_step == 1
     assert torch.isfinite(cli.trainer.callback_metrics["test/loss"])  # test after fit ran on the fresh weights
     assert not (CONFIGS.parent / "logs" / "lightning_logs").exists()
+    for optimizer in cli.trainer.optimizers:  # README (Speed): every shipped Adam/AdamW takes the fused step
+        if isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW):
+            assert optimizer.defaults["fused"], f"{name}: set fused: true on the optimizer"
 
 
 def test_mlp_accuracy_floor_after_short_fit(trained_mlp) -> None:

@@ -9,9 +9,12 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.data import DataLoader, TensorDataset
 
 from blueprint.callbacks import LRFinder
 from blueprint.callbacks.lr_finder import steepest_descent_lr
+from blueprint.errors import UserError
+from blueprint.tasks import ClassificationTask
 from tests.conftest import CONFIGS, config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
 
@@ -72,6 +75,28 @@ def test_amp_preset_trains_in_bf16_on_cpu() -> None:
     assert cli.trainer.precision == "bf16-mixed" and cli.trainer.global_step == 3
     assert next(c for c in cli.trainer.callbacks if isinstance(c, AutocastSeen)).dtypes == {torch.bfloat16}
     assert float(cli.trainer.callback_metrics["train/loss"]) < 3.0
+    assert cli.trainer.optimizers[0].defaults["fused"]  # the config's fused AdamW step, kept when nothing clips
+
+
+def test_amp_preset_with_gradient_clipping_trains_with_the_unfused_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lightning refuses to clip for a fused optimizer under mixed precision; the task builds it unfused instead."""
+    clips = []
+    clip_grad_norm = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(
+        torch.nn.utils, "clip_grad_norm_", lambda *a, **k: clips.append(a[1]) or clip_grad_norm(*a, **k)
+    )
+    clip = "--trainer.gradient_clip_val=0.5"
+    cli = run_cli("fit", "-c", config("mnist_mlp.yaml"), "-c", preset("amp"), *fast_args(3), clip)
+    assert cli.trainer.global_step == 3 and clips == [0.5, 0.5, 0.5]
+    assert not cli.trainer.optimizers[0].defaults["fused"]
+
+
+def test_a_fused_optimizer_that_takes_no_overrides_is_refused_by_name_when_clipping_under_amp() -> None:
+    task = ClassificationTask(net=torch.nn.Linear(4, 3), optimizer=lambda params: torch.optim.AdamW(params, fused=True))
+    data = DataLoader(TensorDataset(torch.randn(8, 4), torch.randint(0, 3, (8,))), batch_size=4)
+    trainer = L.Trainer(max_steps=1, precision="bf16-mixed", gradient_clip_val=1.0, logger=False, barebones=True)
+    with pytest.raises(UserError, match="fused=False in the optimizer"):
+        trainer.fit(task, data)
 
 
 def test_profile_preset_writes_a_per_hook_report() -> None:

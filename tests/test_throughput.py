@@ -46,3 +46,21 @@ def test_samples_per_second_logged_per_epoch_without_per_step_logging(monkeypatc
     assert 0.0 <= float(cli.trainer.callback_metrics["train/acc"]) <= 1.0
     logged_at = {step for step, _ in calls}
     assert logged_at <= {0, 6, 12}, logged_at  # only at sanity check and epoch ends, never per step
+
+
+def test_hook_name_bookkeeping_skips_module_setattr_and_modules_still_register(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lightning's per-hook `_current_fx_name` writes take the fast path; everything else stays nn.Module's."""
+    task, head = ClassificationTask(net=torch.nn.Linear(4, 3)), torch.nn.Linear(3, 2)
+    seen: list[str] = []
+    original = torch.nn.Module.__setattr__
+
+    def spying_setattr(self, name, value):
+        seen.append(name)
+        original(self, name, value)
+
+    monkeypatch.setattr(torch.nn.Module, "__setattr__", spying_setattr)
+    task._current_fx_name = "training_step"
+    task.extra_head = head
+    assert task._current_fx_name == "training_step"
+    assert seen == ["extra_head"]
+    assert "extra_head" in dict(task.named_children())

@@ -9,6 +9,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MetricCollection
 
+from blueprint.fused_step import build_optimizer
 from blueprint.param_groups import decay_and_no_decay
 from blueprint.schedules import WarmupCosineLR
 
@@ -44,6 +45,17 @@ class BaseTask(L.LightningModule):
         self._epoch_sums: dict[str, tuple[torch.Tensor, int]] = {}
         self._off_progress_bar: set[str] = set()
         self._epoch_metric_stages: set[str] = set()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Lightning sets `_current_fx_name` twice per hook call (~45 times a step): a plain str, set directly.
+
+        nn.Module.__setattr__ looks the name up among parameters, buffers and submodules first (~1.5 us a call);
+        skipping it takes ~55 us off each training step, about 15% of the Trainer's own cost per step on a CPU.
+        """
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     @property
     def example_input_array(self) -> torch.Tensor | tuple[Any, ...] | dict[Any, Any] | None:
@@ -179,8 +191,8 @@ class BaseTask(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """`weight_decay_exclude_norm_bias` puts biases and normalization params in a group with weight_decay 0."""
-        params = decay_and_no_decay(self) if self.weight_decay_exclude_norm_bias else self.parameters()
-        optimizer = self.optimizer(params)
+        params = decay_and_no_decay(self) if self.weight_decay_exclude_norm_bias else list(self.parameters())
+        optimizer = build_optimizer(self.optimizer, params, self._trainer)
         if self.scheduler is None:
             return optimizer
         scheduler, interval = self._build_scheduler(optimizer)

@@ -1,0 +1,42 @@
+"""The configs' Adam/AdamW take the fused step; Lightning refuses a fused step with clipping under mixed precision."""
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.plugins.precision import MixedPrecision
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+from blueprint.errors import UserError
+
+
+def clips_under_mixed_precision(trainer: L.Trainer | None) -> bool:
+    """Lightning's MixedPrecision plugin raises when it clips for an optimizer that unscales inside its step."""
+    if trainer is None or not trainer.gradient_clip_val:
+        return False
+    return isinstance(trainer.precision_plugin, MixedPrecision)
+
+
+def build_optimizer(make: OptimizerCallable, params: list[Any], trainer: L.Trainer | None) -> torch.optim.Optimizer:
+    """`make(params)`, rebuilt with fused=False when the run clips gradients under bf16-mixed/16-mixed.
+
+    So `--trainer.gradient_clip_val` and the amp preset work with every config instead of failing at the first step.
+    """
+    optimizer = make(params)
+    if not optimizer.defaults.get("fused") or not clips_under_mixed_precision(trainer):
+        return optimizer
+    assert trainer is not None
+    name = type(optimizer).__name__
+    try:
+        unfused = make(params, fused=False)  # type: ignore[call-arg]  # jsonargparse's callable takes overrides
+    except TypeError as err:
+        raise UserError(
+            f"gradient clipping under {trainer.precision} needs an unfused {name} step (Lightning refuses to clip "
+            "for a fused one); set fused=False in the optimizer, or turn clipping off"
+        ) from err
+    rank_zero_info(
+        f"{name}: fused=False, since gradient clipping under {trainer.precision} needs the unfused step "
+        "(Lightning refuses to clip for a fused one)"
+    )
+    return unfused
