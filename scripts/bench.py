@@ -124,7 +124,11 @@ class Workload:
         return min(batches, self.limit) if self.limit else batches
 
     def plain(self, loader_kind: str, precision: str, epochs: int) -> Run:
-        """(a)/(b): zero_grad, forward, loss, backward, step; then a no_grad pass over the validation split."""
+        """(a)/(b): zero_grad, forward, loss, backward, step; then a no_grad pass over the validation split.
+
+        Validation calls the task's validation_step and computes its metrics at the end, as (c) and (d) do: for
+        frame prediction SSIM and PSNR are real work, not Trainer overhead.
+        """
         task = copy.deepcopy(self.task).to(self.device)
         net, loss_fn = task.net, getattr(task, "compute_loss", task.loss_fn)
         optimizer = task.optimizer(net.parameters())
@@ -151,7 +155,9 @@ class Workload:
                     if index == self._limit(len(val)):
                         break
                     inputs, targets = (t.to(self.device, non_blocking=True) for t in batch[:2])
-                    total += loss_fn(net(inputs), targets).float()
+                    total += task.validation_step((inputs, targets), index).float()
+                task.val_metrics.compute()
+                task.val_metrics.reset()
             total.item()  # the validation loss a user would print; also waits for the device
             run.wall.append(time.perf_counter() - start)
             run.cpu.append(time.process_time() - start_cpu)

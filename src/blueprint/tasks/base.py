@@ -105,11 +105,12 @@ class BaseTask(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train")
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, "val")
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Updates the epoch's val metrics and returns the batch loss (callbacks get it as `outputs`)."""
+        return self._shared_step(batch, "val")
 
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+    def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "test")
 
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
         raise NotImplementedError
