@@ -86,9 +86,12 @@ def test_amp_preset_with_gradient_clipping_trains_with_the_unfused_step(monkeypa
         torch.nn.utils, "clip_grad_norm_", lambda *a, **k: clips.append(a[1]) or clip_grad_norm(*a, **k)
     )
     clip = "--trainer.gradient_clip_val=0.5"
-    cli = run_cli("fit", "-c", config("mnist_mlp.yaml"), "-c", preset("amp"), *fast_args(3), clip)
+    groups = "--model.init_args.weight_decay_exclude_norm_bias=true"  # torch writes fused into group dicts it gets
+    cli = run_cli("fit", "-c", config("mnist_mlp.yaml"), "-c", preset("amp"), *fast_args(3), clip, groups)
     assert cli.trainer.global_step == 3 and clips == [0.5, 0.5, 0.5]
-    assert not cli.trainer.optimizers[0].defaults["fused"]
+    optimizer = cli.trainer.optimizers[0]
+    assert not optimizer.defaults["fused"] and [g["fused"] for g in optimizer.param_groups] == [False, False]
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.0001, 0.0]
 
 
 def test_a_fused_optimizer_that_takes_no_overrides_is_refused_by_name_when_clipping_under_amp() -> None:

@@ -1,5 +1,6 @@
 """The configs' Adam/AdamW take the fused step; Lightning refuses a fused step with clipping under mixed precision."""
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -18,18 +19,21 @@ def clips_under_mixed_precision(trainer: L.Trainer | None) -> bool:
     return isinstance(trainer.precision_plugin, MixedPrecision)
 
 
-def build_optimizer(make: OptimizerCallable, params: list[Any], trainer: L.Trainer | None) -> torch.optim.Optimizer:
-    """`make(params)`, rebuilt with fused=False when the run clips gradients under bf16-mixed/16-mixed.
+def build_optimizer(
+    make: OptimizerCallable, params: Callable[[], Any], trainer: L.Trainer | None
+) -> torch.optim.Optimizer:
+    """`make(params())`, rebuilt with fused=False when the run clips gradients under bf16-mixed/16-mixed.
 
     So `--trainer.gradient_clip_val` and the amp preset work with every config instead of failing at the first step.
+    `params` is called again for the rebuild: torch writes every option (fused included) into param-group dicts.
     """
-    optimizer = make(params)
+    optimizer = make(params())
     if not optimizer.defaults.get("fused") or not clips_under_mixed_precision(trainer):
         return optimizer
     assert trainer is not None
     name = type(optimizer).__name__
     try:
-        unfused = make(params, fused=False)  # type: ignore[call-arg]  # jsonargparse's callable takes overrides
+        unfused = make(params(), fused=False)  # type: ignore[call-arg]  # jsonargparse's callable takes overrides
     except TypeError as err:
         raise UserError(
             f"gradient clipping under {trainer.precision} needs an unfused {name} step (Lightning refuses to clip "

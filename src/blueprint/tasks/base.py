@@ -190,10 +190,13 @@ class BaseTask(L.LightningModule):
             return with_overrides(optimizer, total_steps=int(self.trainer.estimated_stepping_batches)), "step"
         return scheduler, "step" if isinstance(scheduler, WarmupCosineLR) else self.scheduler_interval
 
+    def _param_groups(self) -> list[Any]:
+        """What the optimizer gets: all parameters, or decay / no-decay groups (a new list on every call)."""
+        return decay_and_no_decay(self) if self.weight_decay_exclude_norm_bias else list(self.parameters())
+
     def configure_optimizers(self) -> Any:
         """`weight_decay_exclude_norm_bias` puts biases and normalization params in a group with weight_decay 0."""
-        params = decay_and_no_decay(self) if self.weight_decay_exclude_norm_bias else list(self.parameters())
-        optimizer = build_optimizer(self.optimizer, params, self._trainer)
+        optimizer = build_optimizer(self.optimizer, self._param_groups, self._trainer)
         if self.scheduler is None:
             return optimizer
         scheduler, interval = self._build_scheduler(optimizer)
