@@ -2,6 +2,7 @@
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
@@ -9,6 +10,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
+from blueprint.callbacks import GradNormMonitor
 from blueprint.nets.activations import _ACTIVATIONS
 from blueprint.nets.init import InitStrategy
 from tests.conftest import config, run_cli
@@ -150,6 +152,24 @@ def test_gradient_norm_is_logged_at_every_nth_step() -> None:
     events = EventAccumulator(cli.trainer.logger.log_dir, size_guidance={"scalars": 0}).Reload()
     logged = events.Scalars("grad/norm_total")
     assert [event.step for event in logged] == [0, 3, 6] and all(event.value > 0 for event in logged)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_gradient_norm_under_a_loss_scaler_is_the_unscaled_norm(fused: bool) -> None:
+    """Under 16-mixed (GPU) a fused optimizer unscales inside its step, so the hook sees scaled gradients."""
+    net = torch.nn.Linear(3, 1, bias=False)
+    net.weight.grad = torch.tensor([[3.0, 4.0, 0.0]]) * (1024 if fused else 1)  # Lightning unscaled the unfused one
+    optimizer = torch.optim.AdamW(net.parameters(), fused=fused)
+    scaler = SimpleNamespace(get_scale=lambda: 1024.0)
+    trainer = SimpleNamespace(
+        global_step=0,
+        precision_plugin=SimpleNamespace(scaler=scaler),
+        callback_metrics={},
+        is_global_zero=True,
+        loggers=[],
+    )
+    GradNormMonitor(every_n_steps=1).on_before_optimizer_step(trainer, net, optimizer)  # type: ignore[arg-type]
+    assert float(trainer.callback_metrics["grad/norm_total"]) == pytest.approx(5.0)
 
 
 def test_fast_args_are_fast() -> None:

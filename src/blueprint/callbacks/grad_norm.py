@@ -28,8 +28,20 @@ class GradNormMonitor(L.Callback):
         if self.per_parameter:
             prefix = f"grad_{float(self.norm_type)}_norm/"
             logged |= {f"grad/norm/{k.removeprefix(prefix)}": v for k, v in norms.items() if k != total_key}
-        values = {key: float(norm) for key, norm in logged.items()}  # one host read every N steps
+        scale = pending_loss_scale(trainer, optimizer)
+        values = {key: float(norm) / scale for key, norm in logged.items()}  # one host read every N steps
         trainer.callback_metrics.update({key: torch.tensor(value) for key, value in values.items()})
         if trainer.is_global_zero:  # straight to the loggers: self.log would wait for log_every_n_steps, and drop it
             for logger in trainer.loggers:
                 logger.log_metrics(values, step=trainer.global_step)
+
+
+def pending_loss_scale(trainer: L.Trainer, optimizer: torch.optim.Optimizer) -> float:
+    """The loss scale the gradients still carry here: under 16-mixed a fused optimizer unscales inside its step.
+
+    Lightning unscales every other optimizer's gradients before this hook; bf16 and fp32 runs have no scaler.
+    """
+    scaler = getattr(trainer.precision_plugin, "scaler", None)
+    if scaler is None or not optimizer.defaults.get("fused"):
+        return 1.0
+    return float(scaler.get_scale())
