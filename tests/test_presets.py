@@ -94,11 +94,29 @@ def test_amp_preset_with_gradient_clipping_trains_with_the_unfused_step(monkeypa
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.0001, 0.0]
 
 
-def test_a_fused_optimizer_that_takes_no_overrides_is_refused_by_name_when_clipping_under_amp() -> None:
-    task = ClassificationTask(net=torch.nn.Linear(4, 3), optimizer=lambda params: torch.optim.AdamW(params, fused=True))
+def test_a_resumed_run_steps_as_its_own_config_builds_the_optimizer_not_as_the_checkpoint_did() -> None:
+    """Resuming restores param groups with the saved run's `fused`; the resumed run's own setting wins."""
+    amp = ["-c", config("mnist_mlp.yaml"), "-c", preset("amp")]
+    first = run_cli("fit", *amp, *fast_args(2), "--trainer.gradient_clip_val=0.5")  # built unfused
+    last = first.trainer.checkpoint_callback.last_model_path
+    assert [g["fused"] for g in torch.load(last, weights_only=True)["optimizer_states"][0]["param_groups"]] == [False]
+    resumed = run_cli("fit", *amp, *fast_args(4), f"--ckpt_path={last}")
+    optimizer = resumed.trainer.optimizers[0]
+    assert resumed.trainer.global_step == 4
+    assert optimizer.defaults["fused"] and [g["fused"] for g in optimizer.param_groups] == [True]
+
+
+def _always_fused(params, **ignored) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, fused=True)
+
+
+@pytest.mark.parametrize("make", [lambda params: torch.optim.AdamW(params, fused=True), _always_fused])
+def test_a_fused_optimizer_that_cannot_be_unfused_is_refused_by_name_when_clipping_under_amp(make) -> None:
+    """A callable that takes no overrides, or ignores fused=False, would meet Lightning's error at the first clip."""
+    task = ClassificationTask(net=torch.nn.Linear(4, 3), optimizer=make)
     data = DataLoader(TensorDataset(torch.randn(8, 4), torch.randint(0, 3, (8,))), batch_size=4)
     trainer = L.Trainer(max_steps=1, precision="bf16-mixed", gradient_clip_val=1.0, logger=False, barebones=True)
-    with pytest.raises(UserError, match="fused=False in the optimizer"):
+    with pytest.raises(UserError, match="unfused AdamW step.*set fused=False in the optimizer"):
         trainer.fit(task, data)
 
 

@@ -39,8 +39,25 @@ def build_optimizer(
             f"gradient clipping under {trainer.precision} needs an unfused {name} step (Lightning refuses to clip "
             "for a fused one); set fused=False in the optimizer, or turn clipping off"
         ) from err
+    if unfused.defaults.get("fused"):  # a callable that ignores the override would still fail at the first clip
+        raise UserError(
+            f"gradient clipping under {trainer.precision} needs an unfused {name} step, but the optimizer callable "
+            "ignored fused=False; set fused=False in the optimizer, or turn clipping off"
+        )
     rank_zero_info(
         f"{name}: fused=False, since gradient clipping under {trainer.precision} needs the unfused step "
         "(Lightning refuses to clip for a fused one)"
     )
     return unfused
+
+
+def keep_built_fused(optimizer: torch.optim.Optimizer) -> None:
+    """Give every param group the `fused` this run built: a restored optimizer state brings the saved run's setting.
+
+    Without this, a checkpoint from an unfused run (or one that clipped under amp) steps unfused after resuming,
+    or fused while clipping; torch's GradScaler then fails on a group that is fused but was built unfused.
+    """
+    if "fused" not in optimizer.defaults:
+        return
+    for group in optimizer.param_groups:
+        group["fused"] = optimizer.defaults["fused"]

@@ -9,7 +9,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MetricCollection
 
-from blueprint.fused_step import build_optimizer
+from blueprint.fused_step import build_optimizer, keep_built_fused
 from blueprint.param_groups import decay_and_no_decay
 from blueprint.schedules import WarmupCosineLR
 
@@ -110,6 +110,7 @@ class BaseTask(L.LightningModule):
         return self._shared_step(batch, "val")
 
     def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Updates the epoch's test metrics and returns the batch loss."""
         return self._shared_step(batch, "test")
 
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
@@ -119,10 +120,13 @@ class BaseTask(L.LightningModule):
         """Register hparams with the metric that summarizes the run, shown in TensorBoard's HPARAMS tab.
 
         Other loggers (CSV, W&B, MLflow) take no metrics here; Lightning has already logged their hparams.
+        Also puts this run's `fused` back into restored optimizer param groups (see `keep_built_fused`).
         """
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.log_hyperparams(dict(self.hparams), {"hp_metric": float("nan")})
+        for optimizer in self.trainer.optimizers:  # runs after a resumed run restored its optimizer state
+            keep_built_fused(optimizer)
 
     def log_epoch_mean(self, name: str, value: torch.Tensor, batch_size: int, prog_bar: bool = True) -> None:
         """Add a per-step scalar to its epoch mean, kept on the device; logged once when the stage's epoch ends.
