@@ -12,6 +12,11 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from blueprint.errors import UserError
 
 
+def unscales_in_step(optimizer: torch.optim.Optimizer) -> bool:
+    """A fused step removes the loss scale itself, so Lightning leaves its gradients scaled until the step."""
+    return bool(optimizer.defaults.get("fused"))
+
+
 def clips_under_mixed_precision(trainer: L.Trainer | None) -> bool:
     """Lightning's MixedPrecision plugin raises when it clips for an optimizer that unscales inside its step."""
     if trainer is None or not trainer.gradient_clip_val:
@@ -28,21 +33,19 @@ def build_optimizer(
     `params` is called again for the rebuild: torch writes every option (fused included) into param-group dicts.
     """
     optimizer = make(params())
-    if not optimizer.defaults.get("fused") or not clips_under_mixed_precision(trainer):
+    if not unscales_in_step(optimizer) or not clips_under_mixed_precision(trainer):
         return optimizer
     assert trainer is not None
     name = type(optimizer).__name__
     try:
-        unfused = make(params(), fused=False)  # type: ignore[call-arg]  # jsonargparse's callable takes overrides
-    except TypeError as err:
+        unfused: torch.optim.Optimizer | None = make(params(), fused=False)  # type: ignore[call-arg]  # overrides
+    except TypeError:  # a callable without overrides; one that ignores fused=False would fail at the first clip
+        unfused = None
+    if unfused is None or unscales_in_step(unfused):
         raise UserError(
             f"gradient clipping under {trainer.precision} needs an unfused {name} step (Lightning refuses to clip "
-            "for a fused one); set fused=False in the optimizer, or turn clipping off"
-        ) from err
-    if unfused.defaults.get("fused"):  # a callable that ignores the override would still fail at the first clip
-        raise UserError(
-            f"gradient clipping under {trainer.precision} needs an unfused {name} step, but the optimizer callable "
-            "ignored fused=False; set fused=False in the optimizer, or turn clipping off"
+            "for a fused one) and the optimizer callable cannot be given fused=False; set fused=False in the "
+            "optimizer, or turn clipping off"
         )
     rank_zero_info(
         f"{name}: fused=False, since gradient clipping under {trainer.precision} needs the unfused step "
