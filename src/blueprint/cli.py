@@ -11,6 +11,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
 from blueprint.errors import TrainingStopped, UserError
+from blueprint.hook_dispatch import skip_noop_callback_hooks
 from blueprint.preflight import check_before_run, prepare_config
 from blueprint.runtime import remember_no_gpu
 
@@ -109,6 +110,7 @@ def _root_message(err: Exception) -> str:
 def cli_main(args: list[str] | None = None, run: bool = True) -> BlueprintCLI:
     """Entry point used by the console script and by tests (pass `args` to drive it in-process)."""
     remember_no_gpu()
+    skip_noop_callback_hooks()
     try:
         return BlueprintCLI(
             LightningModule,
