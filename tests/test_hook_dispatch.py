@@ -1,9 +1,13 @@
-"""Callback hooks a callback does not override are skipped; the ones it does run as Lightning would run them."""
+"""Callback hooks a callback does not override are skipped; the ones it does run exactly as Lightning runs them."""
 
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.demos.boring_classes import BoringModel
+from lightning.pytorch.profilers import PassThroughProfiler
 from lightning.pytorch.trainer import call
 
 import blueprint.cli
@@ -11,8 +15,38 @@ from blueprint import hook_dispatch
 from blueprint.tasks import ClassificationTask
 from tests.conftest import config, run_cli
 
-ORDER: list[str] = []
+EVENTS: list[tuple] = []
 STATE_KEY_READS: list[str] = []
+HOOKS = [name for name in dir(Callback) if name.startswith("on_") or name in ("setup", "teardown")]
+HOOKS = [name for name in HOOKS if name not in ("on_save_checkpoint", "on_load_checkpoint")]  # not dispatched here
+
+
+def recorder(hook_name: str):
+    def record(self, trainer, pl_module, *args, **kwargs) -> None:
+        EVENTS.append((type(self).__name__, hook_name, pl_module._current_fx_name, len(args), tuple(sorted(kwargs))))
+
+    return record
+
+
+class EveryHook(Callback):
+    pass
+
+
+for _hook in HOOKS:
+    setattr(EveryHook, _hook, recorder(_hook))
+
+
+class SecondRecorder(Callback):
+    on_train_epoch_end = recorder("on_train_epoch_end")
+    on_validation_batch_end = recorder("on_validation_batch_end")
+
+
+class BatchEndMixin:
+    on_train_batch_end = recorder("on_train_batch_end")
+
+
+class ViaMixin(BatchEndMixin, Callback):
+    pass
 
 
 class Idle(Callback):
@@ -24,16 +58,29 @@ class Idle(Callback):
         return "Idle"
 
 
-class EpochEndRecorder(Callback):
+class Stopper(EarlyStopping):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        ORDER.append(f"callback:{pl_module._current_fx_name}")
-        pl_module.log("recorder/value", 7.0)  # self.log checks the hook name Lightning set
+        EVENTS.append(("Stopper", "on_train_epoch_end", pl_module._current_fx_name))
+        super().on_train_epoch_end(trainer, pl_module)
 
 
 class RecordingCheckpoint(ModelCheckpoint):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        ORDER.append("checkpoint")
+        EVENTS.append(("RecordingCheckpoint", "on_train_epoch_end", pl_module._current_fx_name))
         super().on_train_epoch_end(trainer, pl_module)
+
+
+class LoggingModel(BoringModel):
+    def validation_step(self, batch, batch_idx):
+        out = super().validation_step(batch, batch_idx)
+        self.log("val_loss", out["x"])
+        return out
+
+
+class EpochEndRecorder(Callback):
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        EVENTS.append(f"callback:{pl_module._current_fx_name}")
+        pl_module.log("recorder/value", 7.0)  # self.log checks the hook name Lightning set
 
 
 def fit(*extra: str):
@@ -50,19 +97,70 @@ def fit(*extra: str):
     )
 
 
+def every_stage_events(tmp_path) -> list[tuple]:
+    """Hook calls of fit (with sanity check), validate, test and predict with callbacks of every kind."""
+    EVENTS.clear()
+    callbacks = [
+        EveryHook(),
+        SecondRecorder(),
+        ViaMixin(),
+        Idle(),
+        Stopper(monitor="val_loss"),
+        RecordingCheckpoint(monitor="val_loss", dirpath=tmp_path / "checkpoints"),
+    ]
+    limits = {f"limit_{stage}_batches": 2 for stage in ("train", "val", "test", "predict")}
+    trainer = Trainer(
+        max_epochs=2, callbacks=callbacks, logger=False, enable_progress_bar=False, enable_model_summary=False, **limits
+    )
+    model = LoggingModel()
+    trainer.fit(model)
+    trainer.validate(model, verbose=False)
+    trainer.test(model, verbose=False)
+    trainer.predict(model)
+    return list(EVENTS)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_records() -> None:
-    ORDER.clear()
+    EVENTS.clear()
     STATE_KEY_READS.clear()
 
 
-def test_runs_hook_sees_class_overrides_instance_patches_and_mocks() -> None:
-    assert hook_dispatch.runs_hook(EpochEndRecorder(), "on_train_epoch_end")
-    assert not hook_dispatch.runs_hook(EpochEndRecorder(), "on_train_batch_end")
+def test_every_stage_calls_the_same_hooks_in_the_same_order_as_lightning(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same callbacks, arguments, hook names on the module, and order, including EarlyStopping/checkpoints last."""
+    monkeypatch.setattr(call, "_call_callback_hooks", hook_dispatch.lightning_dispatch)
+    expected = every_stage_events(tmp_path / "lightning")
+    monkeypatch.setattr(call, "_call_callback_hooks", hook_dispatch.call_overridden_hooks)
+    assert every_stage_events(tmp_path / "skipping") == expected
+    assert len(expected) > 100
+    stages = {"on_sanity_check_start", "on_train_batch_end", "on_test_batch_end", "on_predict_batch_end"}
+    assert stages <= {event[1] for event in expected}
+    epoch_ends = [e[0] for e in expected if e[1] == "on_train_epoch_end"]
+    assert epoch_ends[:4] == ["EveryHook", "SecondRecorder", "Stopper", "RecordingCheckpoint"]
+
+
+def test_runs_hook_sees_overrides_mixins_instance_and_class_patches() -> None:
+    assert hook_dispatch.runs_hook(ViaMixin(), "on_train_batch_end")
+    assert not hook_dispatch.runs_hook(Idle(), "on_train_batch_end")
     patched = Idle()
     patched.on_train_batch_end = mock.Mock()
     assert hook_dispatch.runs_hook(patched, "on_train_batch_end")
     assert hook_dispatch.runs_hook(mock.MagicMock(spec=Callback), "on_train_batch_end")
+    with mock.patch.object(Idle, "on_train_batch_end"):  # patched after Idle was asked above
+        assert hook_dispatch.runs_hook(Idle(), "on_train_batch_end")
+    with mock.patch.object(Callback, "on_train_batch_end"):  # the base class itself
+        assert hook_dispatch.runs_hook(Idle(), "on_train_batch_end")
+    assert not hook_dispatch.runs_hook(Idle(), "on_train_batch_end")
+
+
+def test_hook_name_is_set_during_the_hook_and_restored_after() -> None:
+    module = SimpleNamespace(_current_fx_name="training_step")
+    trainer = SimpleNamespace(profiler=PassThroughProfiler(), callbacks=[ViaMixin(), Idle()], lightning_module=module)
+    hook_dispatch.call_overridden_hooks(trainer, "on_train_batch_end", {"loss": 1.0}, "batch", 3)
+    assert EVENTS == [("ViaMixin", "on_train_batch_end", "on_train_batch_end", 3, ())]
+    assert module._current_fx_name == "training_step"
 
 
 def test_installed_once_by_the_cli() -> None:
@@ -71,12 +169,11 @@ def test_installed_once_by_the_cli() -> None:
     assert hook_dispatch.skip_noop_callback_hooks() is False  # already installed: nothing changes
 
 
-def test_overridden_hooks_run_in_lightnings_order_and_may_log(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Plain callbacks, then the task, then checkpoints (Lightning runs monitoring callbacks last)."""
+def test_cli_runs_callbacks_then_the_task_then_checkpoints_and_hooks_may_log(monkeypatch: pytest.MonkeyPatch) -> None:
     original = ClassificationTask.on_train_epoch_end
 
     def recording(self) -> None:
-        ORDER.append("task")
+        EVENTS.append("task")
         original(self)
 
     monkeypatch.setattr(ClassificationTask, "on_train_epoch_end", recording)
@@ -86,9 +183,12 @@ def test_overridden_hooks_run_in_lightnings_order_and_may_log(monkeypatch: pytes
         f"--trainer.callbacks+={checkpoint}",
         "--trainer.callbacks+=tests.test_hook_dispatch.EpochEndRecorder",
     )
-    assert ORDER == ["callback:on_train_epoch_end", "task", "checkpoint"]
+    assert EVENTS == [
+        "callback:on_train_epoch_end",
+        "task",
+        ("RecordingCheckpoint", "on_train_epoch_end", "on_train_epoch_end"),
+    ]
     assert float(cli.trainer.callback_metrics["recorder/value"]) == 7.0
-    assert cli.model._current_fx_name is None  # restored after the hook
 
 
 def test_callback_without_hooks_costs_no_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,7 +196,7 @@ def test_callback_without_hooks_costs_no_dispatch(monkeypatch: pytest.MonkeyPatc
     fit("--trainer.callbacks+=tests.test_hook_dispatch.Idle")
     skipped = len(STATE_KEY_READS)  # left: reads for the checkpoint's callback states
     STATE_KEY_READS.clear()
-    monkeypatch.setattr(call, "_call_callback_hooks", hook_dispatch._lightning_dispatch)
+    monkeypatch.setattr(call, "_call_callback_hooks", hook_dispatch.lightning_dispatch)
     monkeypatch.setattr(blueprint.cli, "skip_noop_callback_hooks", lambda: False)  # Lightning's own dispatch
     fit("--trainer.callbacks+=tests.test_hook_dispatch.Idle")
     assert skipped <= 4

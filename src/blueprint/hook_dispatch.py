@@ -1,10 +1,14 @@
 """Lightning calls every hook of every callback, no-ops included; call only the hooks a callback overrides.
 
-Each call costs Lightning a profiler context, a `state_key` string (ModelCheckpoint builds a repr of its options)
-and two `_current_fx_name` writes, whether or not the hook does anything. mnist_mlp's ten callbacks get 60 such
-calls per training step, 54 of them to `Callback`'s empty methods: ~0.1 ms a step, 3-4% of the MLP's epoch.
+Lightning pays a profiler context and a `state_key` string (ModelCheckpoint builds a repr of its options) for each
+callback it calls, whether or not the hook does anything. mnist_mlp's ten callbacks get 60 such calls per training
+step, 54 of them to `Callback`'s empty methods: ~0.1 ms a step, 3-4% of the MLP's epoch.
+
+Installed process-wide by `blueprint`'s CLI (a Trainer created later in the same process gets it too); workers that
+`ddp_spawn` starts import a fresh Lightning and use its own dispatch, which behaves the same, only slower.
 """
 
+import logging
 from typing import Any
 
 from lightning.pytorch import Trainer
@@ -12,31 +16,27 @@ from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping
 from lightning.pytorch.profilers import PassThroughProfiler
 from lightning.pytorch.trainer import call
 
-_lightning_dispatch = call._call_callback_hooks
+lightning_dispatch = call._call_callback_hooks
+_EMPTY_HOOKS = {name: value for name, value in vars(Callback).items() if callable(value)}  # as Lightning ships them
+_MISSING = object()
 
 
 def skip_noop_callback_hooks() -> bool:
     """Route Lightning's callback hook calls through `call_overridden_hooks`; True when installed by this call."""
-    if call._call_callback_hooks is not _lightning_dispatch:
+    if call._call_callback_hooks is not lightning_dispatch:
         return False
     call._call_callback_hooks = call_overridden_hooks
     return True
 
 
-_inherited_noops: dict[tuple[type, str], bool] = {}
-
-
-def _inherits_noop(cls: type, hook_name: str) -> bool:
-    """True when `cls` takes `hook_name` unchanged from `Callback`, whose hooks do nothing (cached per class)."""
-    key = (cls, hook_name)
-    if key not in _inherited_noops:
-        _inherited_noops[key] = getattr(cls, hook_name, None) is getattr(Callback, hook_name, object())
-    return _inherited_noops[key]
-
-
 def runs_hook(callback: Any, hook_name: str) -> bool:
-    """A callback runs a hook when its class overrides it, or the instance has its own (a patched method)."""
-    return hook_name in getattr(callback, "__dict__", ()) or not _inherits_noop(type(callback), hook_name)
+    """False only when the hook is `Callback`'s own empty method: not overridden, patched or set on the instance.
+
+    Checked on every call, not cached: a class may be patched (e.g. `mock.patch.object`) between two runs.
+    """
+    if hook_name in getattr(callback, "__dict__", ()):
+        return True
+    return getattr(type(callback), hook_name, None) is not _EMPTY_HOOKS.get(hook_name, _MISSING)
 
 
 def call_overridden_hooks(
@@ -46,9 +46,11 @@ def call_overridden_hooks(
 
     Under a profiler Lightning's own dispatch runs unchanged, so the profile shows every hook as Lightning reports it.
     """
-    if not isinstance(trainer.profiler, PassThroughProfiler):  # type: ignore[attr-defined]  # set in Trainer.__init__
-        _lightning_dispatch(trainer, hook_name, *args, monitoring_callbacks=monitoring_callbacks, **kwargs)
+    if type(trainer.profiler) is not PassThroughProfiler:  # type: ignore[attr-defined]  # set in Trainer.__init__
+        lightning_dispatch(trainer, hook_name, *args, monitoring_callbacks=monitoring_callbacks, **kwargs)
         return
+    if call.log.isEnabledFor(logging.DEBUG):
+        call.log.debug(f"{trainer.__class__.__name__}: calling callback hook: {hook_name}")
     callbacks = [cb for cb in trainer.callbacks if runs_hook(cb, hook_name)]  # type: ignore[attr-defined]
     if monitoring_callbacks is not None:  # Lightning runs EarlyStopping and checkpoints apart from the others
         callbacks = [cb for cb in callbacks if isinstance(cb, EarlyStopping | Checkpoint) == monitoring_callbacks]
@@ -61,6 +63,6 @@ def call_overridden_hooks(
     for callback in callbacks:
         fn = getattr(callback, hook_name)
         if callable(fn):
-            fn(trainer, pl_module, *args, **kwargs)
+            fn(trainer, trainer.lightning_module, *args, **kwargs)
     if pl_module:
         pl_module._current_fx_name = previous_fx_name
