@@ -37,7 +37,7 @@ from bench_report import render  # scripts/bench_report.py, next to this file
 from blueprint.callbacks import SamplesPerSecond
 from blueprint.cli import cli_main
 from blueprint.data.loader import InMemoryLoader
-from blueprint.hook_dispatch import lightning_dispatch, skip_noop_callback_hooks
+from blueprint.hook_dispatch import lightning_dispatch
 from blueprint.runtime import remember_no_gpu
 from blueprint.tasks import ClassificationTask, FramePredictionTask
 
@@ -274,7 +274,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     remember_no_gpu()  # as `blueprint fit` does; process-wide, so every variant gets it
-    skip_noop_callback_hooks()  # likewise (cli_main would install it at the first (c) run otherwise)
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")

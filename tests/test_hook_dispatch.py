@@ -13,7 +13,7 @@ from lightning.pytorch.trainer import call
 import blueprint.cli
 from blueprint import hook_dispatch
 from blueprint.tasks import ClassificationTask
-from tests.conftest import config, run_cli
+from tests.fast import fit
 
 EVENTS: list[tuple] = []
 STATE_KEY_READS: list[str] = []
@@ -81,20 +81,6 @@ class EpochEndRecorder(Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         EVENTS.append(f"callback:{pl_module._current_fx_name}")
         pl_module.log("recorder/value", 7.0)  # self.log checks the hook name Lightning set
-
-
-def fit(*extra: str):
-    return run_cli(
-        "fit",
-        "-c",
-        config("mnist_mlp.yaml"),
-        "--trainer.max_epochs=1",
-        "--trainer.limit_train_batches=3",
-        "--trainer.limit_val_batches=1",
-        "--trainer.enable_progress_bar=false",
-        "--test_after_fit=false",
-        *extra,
-    )
 
 
 def every_stage_events(tmp_path) -> list[tuple]:

@@ -96,7 +96,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def _overfit_batches(self) -> float:
         """The trainer's `overfit_batches` (0 without a trainer): how many batches, or what fraction, to repeat."""
-        return getattr(self.trainer, "overfit_batches", 0) if self.trainer is not None else 0
+        return getattr(self.trainer, "overfit_batches", 0)  # getattr(None, ...) gives the 0 as well
 
     def _fixed_order(self, name: str) -> Split:
         """The split in one seeded random order, so the first batches mix classes even when the split is sorted."""

@@ -148,16 +148,17 @@ class MovingMNISTDataModule(InMemoryDataModule):
 
         Under `trainer.overfit_batches` the same few sequences come every epoch, rendered once.
         """
+        if self._train_loader is not None:
+            return self._train_loader
+        self.setup()
         overfit = self._overfit_batches()
-        if overfit and self._train_loader is None:
-            self.setup()
+        if overfit:
             batches = int(overfit) if overfit >= 1 else max(1, int(overfit * self.sequences["train"] / self.batch_size))
             sequences = (self.fixed_sequences("train", batches * self.batch_size),)
             self._train_loader = FrameLoader(
                 sequences, self.batch_size, self.input_frames, shuffle=False, drop_last=True, **self._ranks()
             )
-        if self._train_loader is None:
-            self.setup()
+        else:
             render = FreshSequences(
                 self.pools["train"], self.total_frames, self.frame_size, self.num_digits, self.speed
             )
