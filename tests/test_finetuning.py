@@ -61,10 +61,16 @@ def test_a_body_group_added_at_unfreeze_follows_the_schedule_at_its_lr_factor(tm
     """Frozen params are left out of decay/no-decay groups, so thawing adds a group; OneCycleLR must drive it."""
     schedule = lambda optimizer: torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=12)  # noqa: E731
     task = ClassificationTask(
-        net=TinyBackbone(), scheduler=schedule, scheduler_interval="step", weight_decay_exclude_norm_bias=True
+        net=TinyBackbone(),
+        optimizer=lambda params: torch.optim.AdamW(params, weight_decay=0.1),
+        scheduler=schedule,
+        scheduler_interval="step",
+        weight_decay_exclude_norm_bias=True,
     )
     trainer(tmp_path, epochs=3).fit(task, train_dataloaders=loader())
     optimizer = task.optimizers().optimizer
-    head, body = optimizer.param_groups[0], optimizer.param_groups[-1]
-    assert len(optimizer.param_groups) == 3 and any(p is task.net.body.weight for p in body["params"])
-    assert body["lr"] == pytest.approx(head["lr"] * 0.1)
+    head, body, body_bias = optimizer.param_groups[0], optimizer.param_groups[2], optimizer.param_groups[3]
+    assert len(optimizer.param_groups) == 4 and body["params"] == [task.net.body.weight]
+    assert body["lr"] == pytest.approx(head["lr"] * 0.1) and body_bias["lr"] == pytest.approx(head["lr"] * 0.1)
+    assert body_bias["params"] == [task.net.body.bias] and body_bias["weight_decay"] == 0.0  # spared after thawing
+    assert body["weight_decay"] == head["weight_decay"] == 0.1

@@ -13,6 +13,7 @@ from torch import nn
 from blueprint.callbacks import GradNormMonitor
 from blueprint.nets.activations import _ACTIVATIONS
 from blueprint.nets.init import InitStrategy
+from blueprint.param_groups import decay_and_no_decay
 from tests.conftest import config, run_cli
 from tests.fast import fast_args, fit, losses
 
@@ -100,6 +101,16 @@ def test_weight_decay_spares_biases_and_norm_params() -> None:
     norms = [m for m in cli.model.modules() if isinstance(m, nn.BatchNorm1d)]
     spared = {id(p) for p in no_decay["params"]}
     assert all(id(m.weight) in spared and id(m.bias) in spared for m in norms) and len(norms) == 2
+
+
+def test_weight_decay_spares_recurrent_biases() -> None:
+    """nn.LSTM names its biases bias_ih_l0 / bias_hh_l0: they are biases too."""
+    net = nn.Sequential(nn.LSTM(3, 4, num_layers=2, bidirectional=True), nn.Linear(8, 2))
+    decay, no_decay = decay_and_no_decay(net)
+    names = {id(p): name for name, p in net.named_parameters()}
+    spared = [names[id(p)] for p in no_decay["params"]]
+    assert len(spared) == 9 and all(".bias" in name for name in spared), spared  # 8 LSTM biases + the Linear's
+    assert all(p.ndim == 2 for p in decay["params"]) and len(decay["params"]) == 9  # 8 LSTM weights + the Linear's
 
 
 INITS = list(InitStrategy.__args__)

@@ -7,14 +7,19 @@ from torch import nn
 NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
 
 
+def split_by_decay(layers: list[nn.Module]) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(decayed, spared) trainable parameters of `layers`' own: biases (LSTM's `bias_ih_l0` too) and norms spared."""
+    decay: list[nn.Parameter] = []
+    spared: list[nn.Parameter] = []
+    for layer in layers:
+        for name, param in layer.named_parameters(recurse=False):
+            if param.requires_grad:
+                spare = isinstance(layer, NORM_LAYERS) or name.startswith("bias")
+                (spared if spare else decay).append(param)
+    return decay, spared
+
+
 def decay_and_no_decay(module: nn.Module) -> list[dict[str, Any]]:
     """Two groups for `optimizer(params)`: weights keep the optimizer's weight_decay; biases and norm params get 0."""
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for layer in module.modules():
-        for name, param in layer.named_parameters(recurse=False):
-            if not param.requires_grad:
-                continue
-            spared = isinstance(layer, NORM_LAYERS) or name == "bias"
-            (no_decay if spared else decay).append(param)
-    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+    decay, spared = split_by_decay(list(module.modules()))
+    return [{"params": decay}, {"params": spared, "weight_decay": 0.0}]

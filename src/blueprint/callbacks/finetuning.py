@@ -5,6 +5,7 @@ from lightning.pytorch.callbacks import BaseFinetuning
 from torch.optim import Optimizer
 
 from blueprint.errors import UserError
+from blueprint.param_groups import split_by_decay
 
 
 class FreezeBackbone(BaseFinetuning):
@@ -42,14 +43,25 @@ class FreezeBackbone(BaseFinetuning):
             return
         in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
         self.make_trainable(body)
-        new = [p for m in body for p in m.parameters(recurse=False) if id(p) not in in_optimizer]
-        if new:
-            self.add_body_group(pl_module.trainer, optimizer, new)
+        decay, spared = split_by_decay(body)
+        if not getattr(pl_module, "weight_decay_exclude_norm_bias", False):  # one group, as the task built it
+            decay, spared = decay + spared, []
+        for params, weight_decay in ((decay, None), (spared, 0.0)):
+            new = [p for p in params if id(p) not in in_optimizer]
+            if new:
+                self.add_body_group(pl_module.trainer, optimizer, new, weight_decay)
 
-    def add_body_group(self, trainer: L.Trainer, optimizer: Optimizer, params: list) -> None:
-        """A param group at `body_lr_factor` x the head's LR, which the optimizer's LR schedules then also drive."""
+    def add_body_group(
+        self, trainer: L.Trainer, optimizer: Optimizer, params: list, weight_decay: float | None = None
+    ) -> None:
+        """A param group at `body_lr_factor` x the head's LR, which the optimizer's LR schedules then also drive.
+
+        `weight_decay=0.0` for biases and norm parameters when the task spares them (None: the optimizer's own).
+        """
         head = optimizer.param_groups[0]
         group: dict = {"params": params, "lr": head["lr"] * self.body_lr_factor}
+        if weight_decay is not None:
+            group["weight_decay"] = weight_decay
         for key in head.keys() - optimizer.defaults.keys() - {"params"}:  # a schedule's own keys (OneCycleLR: 5)
             group[key] = head[key] * self.body_lr_factor if key.endswith("lr") else head[key]
         optimizer.add_param_group(group)
