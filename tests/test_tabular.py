@@ -72,6 +72,19 @@ def test_predict_writes_labels_and_probabilities_keyed_by_row(fits: dict, kind: 
         assert sum(float(line[c]) for c in prob_columns) == pytest.approx(1.0, abs=1e-4)
 
 
+def test_binary_predict_labels_follow_the_task_threshold(tmp_path: Path) -> None:
+    """A row is labelled positive only when P(positive) > model.threshold, as the task's accuracy counts it."""
+    args = ("-c", config("tabular_mlp_binary.yaml"), "--trainer.logger=false", *QUIET)
+    fit = run_cli("fit", *args, "--model.init_args.threshold=0.9", "--trainer.max_epochs=2", "--test_after_fit=false")
+    out = run_cli("predict", *args, f"--ckpt_path={fit.trainer.checkpoint_callback.last_model_path}")
+    assert out.model.threshold == 0.9  # the checkpoint's own threshold
+    negative, positive = out.datamodule.classes
+    lines = read_predictions(tmp_path / "predictions.csv")
+    expected = [positive if float(line[f"prob_{positive}"]) > 0.9 else negative for line in lines]
+    assert [line["label"] for line in lines] == expected
+    assert any(0.5 < float(line[f"prob_{positive}"]) <= 0.9 for line in lines)  # rows argmax would call positive
+
+
 def test_regression_predictions_are_in_target_units(fits: dict, tmp_path: Path) -> None:
     best = fits["regression"].trainer.checkpoint_callback.best_model_path
     out = run_cli(

@@ -51,7 +51,8 @@ class PredictionCSVWriter(BasePredictionWriter):
         rows, outputs = torch.cat(self._rows), torch.cat(self._outputs)
         order = torch.argsort(rows)
         classes = _class_names(getattr(trainer, "datamodule", None))  # Trainer sets it at runtime, undeclared
-        header, lines = format_predictions(rows[order], outputs[order], classes)
+        threshold = float(getattr(pl_module, "threshold", 0.5))  # BinaryClassificationTask's decision threshold
+        header, lines = format_predictions(rows[order], outputs[order], classes, threshold)
         path = Path(self.path) if self.path else Path(trainer.log_dir or ".") / "predictions.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as file:
@@ -61,14 +62,18 @@ class PredictionCSVWriter(BasePredictionWriter):
 
 
 def format_predictions(
-    rows: torch.Tensor, outputs: torch.Tensor, classes: list[str] | None
+    rows: torch.Tensor, outputs: torch.Tensor, classes: list[str] | None, threshold: float = 0.5
 ) -> tuple[list[str], list[list[str]]]:
-    """Header and lines: probabilities (binary: one P(class 1) column becomes two), or raw values for regression."""
+    """Header and lines: probabilities (binary: one P(class 1) column becomes two), or raw values for regression.
+
+    A binary row is labelled class 1 when P(class 1) > `threshold`, as the task's accuracy and F1 count it.
+    """
     if classes is not None:
-        probs = torch.stack([1 - outputs.reshape(-1), outputs.reshape(-1)], 1) if outputs.dim() == 1 else outputs
+        binary = outputs.dim() == 1
+        probs = torch.stack([1 - outputs.reshape(-1), outputs.reshape(-1)], 1) if binary else outputs
         names = list(classes) if len(classes) == probs.shape[1] else [str(i) for i in range(probs.shape[1])]
         header = ["row", "label", *(f"prob_{n}" for n in names)]
-        labels = probs.argmax(1).tolist()
+        labels = (probs[:, 1] > threshold).long().tolist() if binary else probs.argmax(1).tolist()
         lines = [
             [str(r), names[k], *(f"{p:.6g}" for p in ps)]
             for r, k, ps in zip(rows.tolist(), labels, probs.tolist(), strict=True)
