@@ -1,5 +1,6 @@
 """The real CLI, in-process: configs run, fit -> test round-trips, checkpoints reload, logs hold the expected tags."""
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from blueprint.fused_step import clips_under_mixed_precision
+from blueprint.preflight import warn_replaced_task_args
 from blueprint.tasks import ClassificationTask
 from tests.conftest import CONFIGS, config, run_cli
 from tests.fake_datasets import install_for_config
@@ -86,3 +88,18 @@ def test_print_config_and_multiple_config_files(tmp_path: Path, capsys: pytest.C
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
     assert "max_epochs: 3" in printed and "seed_everything: 42" in printed
+
+
+def test_checkpoint_hparams_that_replace_config_values_are_named_once() -> None:
+    """Lightning rebuilds the task from the checkpoint; the optimizer only matters when fit resumes."""
+    saved = {"threshold": 0.9, "optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}}
+    configured = {"init_args": {**saved, "threshold": 0.5, "optimizer": {**saved["optimizer"], "init_args": {"lr": 1}}}}
+    with pytest.warns(UserWarning) as caught:
+        warn_replaced_task_args("a.ckpt", saved, configured, "fit")
+        warn_replaced_task_args("a.ckpt", saved, configured, "test")
+    fit, test = (str(w.message) for w in caught)
+    assert "model.threshold: 0.9 from the checkpoint, not 0.5" in fit and "optimizer.init_args.lr: 0.1" in fit
+    assert "threshold" in test and "optimizer" not in test
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_replaced_task_args("a.ckpt", saved, {"init_args": saved}, "fit")  # nothing differs: no warning

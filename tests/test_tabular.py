@@ -76,8 +76,10 @@ def test_binary_predict_labels_follow_the_task_threshold(tmp_path: Path) -> None
     """A row is labelled positive only when P(positive) > model.threshold, as the task's accuracy counts it."""
     args = ("-c", config("tabular_mlp_binary.yaml"), "--trainer.logger=false", *QUIET)
     fit = run_cli("fit", *args, "--model.init_args.threshold=0.9", "--trainer.max_epochs=2", "--test_after_fit=false")
-    out = run_cli("predict", *args, f"--ckpt_path={fit.trainer.checkpoint_callback.last_model_path}")
-    assert out.model.threshold == 0.9  # the checkpoint's own threshold
+    checkpoint = fit.trainer.checkpoint_callback.last_model_path
+    with pytest.warns(UserWarning, match=r"model\.threshold: 0\.9 from the checkpoint, not 0\.5"):
+        out = run_cli("predict", *args, f"--ckpt_path={checkpoint}")  # the config says 0.5; Lightning takes 0.9
+    assert out.model.threshold == 0.9
     negative, positive = out.datamodule.classes
     lines = read_predictions(tmp_path / "predictions.csv")
     expected = [positive if float(line[f"prob_{positive}"]) > 0.9 else negative for line in lines]

@@ -3,6 +3,7 @@
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from blueprint.checkpoints import check_checkpoint_fits, read_checkpoint
 from blueprint.data.base import InMemoryDataModule
@@ -27,7 +28,9 @@ def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, A
             save_config_kwargs["config_filename"] = next_config_name(config, version)
     path = config.get("ckpt_path")
     if path and path not in SPECIAL_CKPT_PATHS:
-        check_same_model(str(path), read_checkpoint(path).get("hyper_parameters", {}), config.get("model"))
+        hparams = read_checkpoint(path).get("hyper_parameters", {})
+        check_same_model(str(path), hparams, config.get("model"))
+        warn_replaced_task_args(str(path), hparams, config.get("model"), subcommand)
 
 
 def _plain(value: Any) -> Any:
@@ -63,6 +66,36 @@ def check_same_model(path: str, hparams: dict[str, Any], model_config: Any) -> N
                 f"ckpt_path {path!r} was trained with model.net {key}={saved_args[key]}, but the config sets "
                 f"{key}={config_args[key]}; {fix}"
             )
+
+
+def _leaves(value: Any, prefix: str) -> dict[str, Any]:
+    """{"optimizer.init_args.lr": 0.001, ...}: nested config dicts as dotted keys."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    return {k: v for key, item in value.items() for k, v in _leaves(item, f"{prefix}.{key}").items()}
+
+
+def warn_replaced_task_args(path: str, hparams: dict[str, Any], model_config: Any, subcommand: str) -> None:
+    """Lightning rebuilds the task from the checkpoint's hparams, overriding the config and command line: say so.
+
+    Only for values that differ (a net that differs is refused by check_same_model); the optimizer and schedule
+    matter only to `fit`.
+    """
+    config_args = (_plain(model_config) or {}).get("init_args", {})
+    ignored = {"net"} if subcommand == "fit" else {"net", "optimizer", "scheduler", "scheduler_interval"}
+    replaced = []
+    for key in sorted(set(hparams) & set(config_args) - ignored):
+        saved, configured = _leaves(_plain(hparams[key]), key), _leaves(config_args[key], key)
+        replaced += [
+            f"model.{k}: {saved.get(k)} from the checkpoint, not {configured.get(k)}"
+            for k in saved | configured
+            if saved.get(k) != configured.get(k)
+        ]
+    if replaced:
+        rank_zero_warn(
+            f"ckpt_path {path!r}: the model is rebuilt with the checkpoint's hyperparameters, not the config: "
+            + "; ".join(replaced)
+        )
 
 
 def check_optimizer(model: Any) -> None:
