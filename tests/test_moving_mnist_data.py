@@ -128,3 +128,25 @@ def test_overfit_batches_serve_the_same_sequences_every_epoch() -> None:
     assert len(first) == 2
     for (x1, y1), (x2, y2) in zip(first, second, strict=True):
         assert torch.equal(x1, x2) and torch.equal(y1, y2) and x1.max() > 0
+
+
+def test_overfit_batches_resume_at_the_batch_the_trainer_finished() -> None:
+    """Lightning fetches a batch ahead; the saved position must count trained batches, as without overfit_batches."""
+    data = MovingMNISTDataModule(**SMALL)
+    progress = SimpleNamespace(current=SimpleNamespace(processed=1))  # one batch trained, the second prefetched
+    fit_loop = SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress))
+    data.trainer = SimpleNamespace(  # type: ignore[assignment]
+        overfit_batches=2, global_rank=0, world_size=1, state=SimpleNamespace(fn="fit"), fit_loop=fit_loop,
+        num_training_batches=2,
+    )  # fmt: skip
+    batches = iter(data.train_dataloader())
+    next(batches), next(batches)
+    assert data.state_dict()["train_loader"] == {"epoch": 0, "batches_done": 1}
+
+
+def test_more_sequences_per_batch_than_training_sequences_is_refused() -> None:
+    """Full batches only: otherwise Lightning trains on nothing and reports success."""
+    data = MovingMNISTDataModule(**(SMALL | {"batch_size": 32}))
+    with pytest.raises(UserError, match="data.batch_size=32 is larger than the 16 training samples"):
+        data.train_dataloader()
+

@@ -1,6 +1,7 @@
 """Tables: accuracy/R2 floors on the bundled tables, a user's CSV end to end, predict CSVs, and bad-input errors."""
 
 import csv
+import json
 import re
 import shlex
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from blueprint.data import TabularDataModule
+from blueprint.errors import UserError
 from blueprint.tasks import RegressionTask
 from tests.conftest import CONFIGS, config, run_cli
 
@@ -281,3 +283,54 @@ def test_features_option_picks_the_columns_the_net_reads(tmp_path: Path) -> None
     )
     assert tuple(cli.datamodule.input_shape) == (2,)
     assert float(cli.trainer.callback_metrics["test/acc"]) >= 0.9
+
+
+def batch_size_finder(max_trials: int) -> str:
+    init = {"steps_per_trial": 1, "max_trials": max_trials}
+    return "--trainer.callbacks+=" + json.dumps({"class_path": "lightning.pytorch.callbacks.BatchSizeFinder", "init_args": init})
+
+
+def test_batch_size_finder_trains_at_the_size_it_finds() -> None:
+    """Lightning's finder sets data.batch_size between trials; the loader must follow it, in the trials and after."""
+    args = ("-c", config("tabular_mlp_multiclass.yaml"), "--trainer.max_epochs=1", "--trainer.logger=false", *QUIET)
+    cli = run_cli("fit", *args, batch_size_finder(max_trials=4), "--test_after_fit=false")
+    samples = len(cli.datamodule.splits["train"][0])
+    assert cli.datamodule.batch_size == 16  # 2, 4, 8, 16: four trials
+    assert cli.trainer.global_step == samples // 16  # the run trained full batches of 16, not the config's 32
+
+
+def test_batch_size_finder_doubling_past_the_data_is_refused_by_name(capsys) -> None:
+    args = ("-c", config("tabular_mlp_multiclass.yaml"), "--trainer.max_epochs=1", "--trainer.logger=false", *QUIET)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", *args, batch_size_finder(max_trials=10))
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "data.batch_size=128 is larger than the 115 training samples" in error and "fewer max_trials" in error
+
+
+def labelled_csv(path: Path, labels: list[str]) -> Path:
+    rows = [f"{i * 0.1:.1f},{label}" for i, label in enumerate(labels * 10)]
+    path.write_text("x,y\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_a_checkpoints_label_order_re_encodes_another_files_labels(tmp_path: Path) -> None:
+    """Evaluating on a file with fewer classes: its labels are numbered as in training, not afresh."""
+    trained = TabularDataModule(csv=str(labelled_csv(tmp_path / "train.csv", ["a", "b", "c"])), target="y")
+    trained.setup()
+    other = TabularDataModule(csv=str(labelled_csv(tmp_path / "other.csv", ["c", "a"])), target="y")
+    assert other.classes == ["a", "c"]
+    other.load_state_dict(trained.state_dict())
+    assert other.classes == ["a", "b", "c"]
+    for _, targets, rows in other.splits.values():
+        labels = ["c", "a"] * 10
+        assert [other.classes[t] for t in targets.tolist()] == [labels[r] for r in rows.tolist()]
+
+
+def test_a_file_with_labels_the_checkpoint_never_saw_is_refused(tmp_path: Path) -> None:
+    trained = TabularDataModule(csv=str(labelled_csv(tmp_path / "train.csv", ["a", "b", "c"])), target="y")
+    trained.setup()
+    other = TabularDataModule(csv=str(labelled_csv(tmp_path / "other.csv", ["a", "d"])), target="y")
+    with pytest.raises(UserError, match=r"labels \['d'\] not seen in training \['a', 'b', 'c'\]"):
+        other.load_state_dict(trained.state_dict())
+

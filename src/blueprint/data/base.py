@@ -4,6 +4,7 @@ from typing import Any, TypedDict
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import BatchSizeFinder
 from torch import Tensor
 
 from blueprint.data.loader import BatchTransform, InMemoryLoader
@@ -72,27 +73,37 @@ class InMemoryDataModule(L.LightningDataModule):
         return {"rank": trainer.global_rank, "world_size": trainer.world_size}
 
     def train_dataloader(self) -> InMemoryLoader:
-        """Under `trainer.overfit_batches` the same batches come every epoch: no shuffle, no augmentation."""
+        """One loader for the whole run (it carries the epoch and the resume position), at the current batch_size.
+
+        Lightning's BatchSizeFinder changes `data.batch_size` between trials and asks for the loader again.
+        """
         if self._train_loader is None:
-            overfit = bool(self._overfit_batches())
-            self._train_loader = InMemoryLoader(
-                self._fixed_order("train") if overfit else self._split("train"),
-                self.batch_size,
-                shuffle=not overfit,
-                drop_last=True,
-                seed=self.seed,
-                transform=None if overfit else self.train_transform(),
-                **self._ranks(),
+            self._train_loader = self.build_train_loader()
+            self._train_loader.consumed = self._batches_trained  # resume at the batch the trainer finished
+        self._train_loader.batch_size = self.batch_size
+        if len(self._train_loader) == 0:  # Lightning would only warn, "train" nothing and report success
+            ranks = self._train_loader.world_size
+            finder = any(isinstance(c, BatchSizeFinder) for c in getattr(self.trainer, "callbacks", []))
+            fix = "give BatchSizeFinder fewer max_trials (it doubles the size)" if finder else "lower data.batch_size"
+            raise UserError(
+                f"data.batch_size={self.batch_size} is larger than the {self._train_loader.num_samples} training "
+                f"samples{f' per process ({ranks} processes)' if ranks > 1 else ''}; full batches only are "
+                f"trained, so {fix}"
             )
-            self._train_loader.consumed = self._batches_trained
-            if len(self._train_loader) == 0:  # Lightning would only warn, "train" nothing and report success
-                ranks = self._train_loader.world_size
-                raise UserError(
-                    f"data.batch_size={self.batch_size} is larger than the {self._train_loader.num_samples} training "
-                    f"samples{f' per process ({ranks} processes)' if ranks > 1 else ''}; full batches only are "
-                    "trained, so lower data.batch_size"
-                )
         return self._train_loader
+
+    def build_train_loader(self) -> InMemoryLoader:
+        """Under `trainer.overfit_batches` the same batches come every epoch: no shuffle, no augmentation."""
+        overfit = bool(self._overfit_batches())
+        return InMemoryLoader(
+            self._fixed_order("train") if overfit else self._split("train"),
+            self.batch_size,
+            shuffle=not overfit,
+            drop_last=True,
+            seed=self.seed,
+            transform=None if overfit else self.train_transform(),
+            **self._ranks(),
+        )
 
     def _overfit_batches(self) -> float:
         """The trainer's `overfit_batches` (0 without a trainer): how many batches, or what fraction, to repeat."""

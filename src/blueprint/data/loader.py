@@ -57,6 +57,11 @@ class InMemoryLoader:
             return total // self.world_size
         return len(range(self.rank, total, self.world_size)) if total >= self.world_size else 1
 
+    @property
+    def dataset(self) -> range:
+        """Lightning's BatchSizeFinder stops doubling once the batch size reaches len() of this: this rank's samples."""
+        return range(self.num_samples)
+
     def __len__(self) -> int:
         full, rest = divmod(self.num_samples, self.batch_size)
         return full if self.drop_last or rest == 0 else full + 1

@@ -78,7 +78,7 @@ def load_public_npy(path: str, frames: int, frame_size: int) -> Tensor:
 class MovingMNISTDataModule(InMemoryDataModule):
     """Moving MNIST generated from the embedded digits; val/test use only held-out digits and are fixed by seed."""
 
-    _train_loader: FrameLoader | None  # this module's train_dataloader only ever builds FrameLoaders
+    _train_loader: FrameLoader | None  # this module's build_train_loader only ever builds FrameLoaders
 
     def __init__(
         self,
@@ -143,31 +143,24 @@ class MovingMNISTDataModule(InMemoryDataModule):
             splits["test"] = (self.fixed_sequences("test"),)
         return splits
 
-    def train_dataloader(self) -> FrameLoader:
+    def build_train_loader(self) -> FrameLoader:
         """Fresh sequences every epoch, drawn from (seed, epoch, batch), so a resumed run renders the same ones.
 
         Under `trainer.overfit_batches` the same few sequences come every epoch, rendered once.
         """
-        if self._train_loader is not None:
-            return self._train_loader
         self.setup()
         overfit = self._overfit_batches()
         if overfit:
             batches = int(overfit) if overfit >= 1 else max(1, int(overfit * self.sequences["train"] / self.batch_size))
             sequences = (self.fixed_sequences("train", batches * self.batch_size),)
-            self._train_loader = FrameLoader(
+            return FrameLoader(
                 sequences, self.batch_size, self.input_frames, shuffle=False, drop_last=True, **self._ranks()
             )
-        else:
-            render = FreshSequences(
-                self.pools["train"], self.total_frames, self.frame_size, self.num_digits, self.speed
-            )
-            self._train_loader = FrameLoader(
-                self._split("train"), self.batch_size, self.input_frames, drop_last=True, seed=self.seed,
-                transform=render, **self._ranks(),
-            )  # fmt: skip
-            self._train_loader.consumed = self._batches_trained  # resume at the batch the trainer finished
-        return self._train_loader
+        render = FreshSequences(self.pools["train"], self.total_frames, self.frame_size, self.num_digits, self.speed)
+        return FrameLoader(
+            self._split("train"), self.batch_size, self.input_frames, drop_last=True, seed=self.seed,
+            transform=render, **self._ranks(),
+        )  # fmt: skip
 
     def _eval_loader(self, name: str) -> FrameLoader:
         return FrameLoader(self._split(name), self.eval_batch_size, self.input_frames, **self._ranks())

@@ -49,6 +49,7 @@ class TabularDataModule(InMemoryDataModule):
         self.task, self.predict_csv, self.standardize = task, predict_csv, standardize
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self._table: Table | None = None
+        self._training_classes: list[str] | None = None  # a checkpoint's label order, which later files must use
         self._raw: dict[str, Split] = {}
         self.scaler: dict[str, list[float]] | None = None
         self.target_stats: tuple[float, float] | None = None
@@ -68,7 +69,7 @@ class TabularDataModule(InMemoryDataModule):
                 if task == "auto" and target in frame.columns:
                     task = infer_task(frame[target])
             self.task = task if self.task == "auto" else self.task
-            self._table = to_table(frame, origin, target, self.features, self.task)
+            self._table = to_table(frame, origin, target, self.features, self.task, classes=self._training_classes)
         return self._table
 
     @property
@@ -159,6 +160,10 @@ class TabularDataModule(InMemoryDataModule):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Use the training run's standardization and label order, whatever this run's file would give."""
+        classes = state_dict.get("classes")
+        if classes is not None and list(classes) != self.classes:  # re-encode this file's labels in that order
+            self._training_classes = list(classes)
+            self._table, self._raw, self.splits, self._on_device = None, {}, {}, {}
         self.setup()
         names = state_dict.get("feature_names")
         if names is not None and names != self.table().feature_names:
@@ -167,7 +172,7 @@ class TabularDataModule(InMemoryDataModule):
             )
         if state_dict.get("scaler") is not None:
             self.scaler = state_dict["scaler"]
-            self.splits, self._on_device, self._train_loader = self._scaled(), {}, None
-        if state_dict.get("classes") is not None:
-            self.table().classes = list(state_dict["classes"])
+            self.splits, self._on_device = self._scaled(), {}
+            if self._train_loader is not None:  # Lightning may hold it already (BatchSizeFinder restores mid-fit)
+                self._train_loader.tensors = self.build_train_loader().tensors
         super().load_state_dict(state_dict)
