@@ -149,4 +149,3 @@ def test_more_sequences_per_batch_than_training_sequences_is_refused() -> None:
     data = MovingMNISTDataModule(**(SMALL | {"batch_size": 32}))
     with pytest.raises(UserError, match="data.batch_size=32 is larger than the 16 training samples"):
         data.train_dataloader()
-

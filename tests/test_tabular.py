@@ -287,7 +287,9 @@ def test_features_option_picks_the_columns_the_net_reads(tmp_path: Path) -> None
 
 def batch_size_finder(max_trials: int) -> str:
     init = {"steps_per_trial": 1, "max_trials": max_trials}
-    return "--trainer.callbacks+=" + json.dumps({"class_path": "lightning.pytorch.callbacks.BatchSizeFinder", "init_args": init})
+    return "--trainer.callbacks+=" + json.dumps(
+        {"class_path": "lightning.pytorch.callbacks.BatchSizeFinder", "init_args": init}
+    )
 
 
 def test_batch_size_finder_trains_at_the_size_it_finds() -> None:
@@ -333,4 +335,3 @@ def test_a_file_with_labels_the_checkpoint_never_saw_is_refused(tmp_path: Path) 
     other = TabularDataModule(csv=str(labelled_csv(tmp_path / "other.csv", ["a", "d"])), target="y")
     with pytest.raises(UserError, match=r"labels \['d'\] not seen in training \['a', 'b', 'c'\]"):
         other.load_state_dict(trained.state_dict())
-

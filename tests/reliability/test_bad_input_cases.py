@@ -63,6 +63,11 @@ CASES = {
     "dropout below range": ("--model.init_args.net.init_args.dropout=-0.1", "-0.1"),
     "label smoothing out of range": ("--model.init_args.label_smoothing=1.0", "label_smoothing"),
     "batch size zero": ("--data.init_args.batch_size=0", "batch_size"),
+    "KLDiv averaged over classes": ("--model.init_args.loss=torch.nn.KLDivLoss", "batchmean"),
+    "label smoothing for a loss given apart": (
+        "--model.init_args.loss=torch.nn.CrossEntropyLoss --model.init_args.label_smoothing=0.1",
+        "give the loss its own label_smoothing",
+    ),
 }
 
 

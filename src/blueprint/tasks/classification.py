@@ -33,6 +33,11 @@ class ClassificationTask(BaseTask):
     ) -> None:
         if not 0.0 <= label_smoothing < 1.0:
             raise UserError(f"model.label_smoothing must be in [0, 1), got {label_smoothing}")
+        if label_smoothing and loss is not None:
+            raise UserError(
+                f"model.label_smoothing={label_smoothing} smooths the default loss only, but model.loss is set to "
+                f"{type(loss).__name__}; give the loss its own label_smoothing (CrossEntropyLoss has one) instead"
+            )
         self.label_smoothing = label_smoothing
         super().__init__(
             net,
@@ -59,6 +64,11 @@ class ClassificationTask(BaseTask):
         return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
 
     def check_loss(self, loss: nn.Module) -> None:
+        if isinstance(loss, nn.KLDivLoss) and loss.reduction == "mean":
+            raise UserError(
+                "model.loss KLDivLoss with reduction 'mean' divides by batch size x classes, shrinking the loss and "
+                "its gradients by the class count; set its reduction to 'batchmean'"
+            )
         if not isinstance(loss, FITTING_LOSSES):
             names = ", ".join(cls.__name__ for cls in FITTING_LOSSES)
             raise UserError(
