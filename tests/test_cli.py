@@ -7,6 +7,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from blueprint.cli import cli_main
 from blueprint.fused_step import clips_under_mixed_precision
 from blueprint.preflight import warn_replaced_task_args
 from blueprint.tasks import ClassificationTask
@@ -103,3 +104,17 @@ def test_checkpoint_hparams_that_replace_config_values_are_named_once() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_replaced_task_args("a.ckpt", saved, {"init_args": saved}, "fit")  # nothing differs: no warning
+
+
+def test_the_ddp_preset_runs_on_cpu_without_sync_batchnorm() -> None:
+    """SyncBatchNorm is GPU-only; the preset's documented CPU test run turns it off instead of failing."""
+    ddp = ("-c", config("presets/ddp.yaml"), "--trainer.accelerator=cpu", "--trainer.devices=2")
+    with pytest.warns(UserWarning, match="sync_batchnorm is off on CPU"):
+        cli = cli_main(["-c", config("mnist_mlp.yaml"), *ddp], run=False)
+    assert cli.trainer.strategy._layer_sync is None
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in cli.model.modules())  # which SyncBN would have broken
+
+
+def test_evaluating_without_a_checkpoint_warns_that_weights_are_untrained() -> None:
+    with pytest.warns(UserWarning, match="freshly initialized weights"):
+        run_cli("validate", "-c", config("mnist_mlp.yaml"), "--trainer.logger=false", "--trainer.limit_val_batches=1")

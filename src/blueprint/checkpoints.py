@@ -42,6 +42,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"ckpt_path {text!r} is a URL; checkpoints are loaded only from local files (weights_only=True): "
             "download it, check its source, and pass the local path"
         )
+    if Path(text).is_dir():
+        raise UserError(f"ckpt_path {text!r} is a folder; pass a .ckpt file in it (e.g. checkpoints/last.ckpt)")
     if not Path(text).is_file():
         raise UserError(f"ckpt_path {text!r} does not exist; pass an existing .ckpt file or `last` to resume")
     return load_weights_only(text, f"ckpt_path {text!r}")

@@ -13,16 +13,19 @@ from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
 from blueprint.errors import TrainingStopped, UserError
 from blueprint.hook_dispatch import skip_noop_callback_hooks
 from blueprint.preflight import check_before_run, prepare_config
-from blueprint.runtime import remember_no_gpu
+from blueprint.runtime import drop_sync_batchnorm_on_cpu, remember_no_gpu
 
 PROGRESS_REFRESH_STEPS = 20
 
 
 class OneLineErrorParser(LightningArgumentParser):
-    """jsonargparse reports bad values over several indented lines; keep the `error:` line whole, on one line."""
+    """A mistake prints one `error:` line (jsonargparse spreads bad values over several) and a tip, not the usage."""
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         super().error(" ".join(message.split()), ex)
+
+    def print_usage(self, file: Any = None) -> None:
+        """Called before an error only: the ~45 lines of options would bury it; a tip points at --help instead."""
 
 
 class SaveConfigToRun(SaveConfigCallback):
@@ -73,6 +76,7 @@ class BlueprintCLI(LightningCLI):
             callbacks = [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS)]
         callbacks = [*callbacks, *fault_tolerance_callbacks()]
         trainer = super()._instantiate_trainer(config, callbacks)
+        drop_sync_batchnorm_on_cpu(trainer)
         if config.get("fast_dev_run"):  # Lightning 2.6 still writes last.ckpt when a dry run ends
             for callback in trainer.checkpoint_callbacks:
                 if isinstance(callback, ModelCheckpoint):

@@ -8,7 +8,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from blueprint.checkpoints import check_checkpoint_fits, read_checkpoint
 from blueprint.data.base import InMemoryDataModule
 from blueprint.errors import UserError
-from blueprint.runs import check_writable, logger_args, next_config_name, resolve_last
+from blueprint.runs import check_fixed_version_is_new, check_writable, logger_args, next_config_name, resolve_last
 
 SPECIAL_CKPT_PATHS = ("best", "last", "hpc", "registry")
 
@@ -17,6 +17,7 @@ def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, A
     """Before instantiation: `last` -> the newest run's last.ckpt (logged in the same run folder); refuse bad ones."""
     if subcommand == "fit":
         check_writable(config)
+        check_fixed_version_is_new(config)
     if "weights_only" in config and config.weights_only is None:
         config.weights_only = True  # checkpoints are plain data; never unpickle code
     if config.get("ckpt_path") == "last":
@@ -27,6 +28,16 @@ def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, A
             logger.version = version
             save_config_kwargs["config_filename"] = next_config_name(config, version)
     path = config.get("ckpt_path")
+    if path == "best":
+        raise UserError(
+            "--ckpt_path best names the best checkpoint of a fit in this same process; pass that file's path "
+            "instead (logs/<name>/version_N/checkpoints/best-*.ckpt), or `last`"
+        )
+    if not path and subcommand != "fit":
+        rank_zero_warn(
+            f"{subcommand} without --ckpt_path runs the model as the config builds it, with freshly initialized "
+            "weights; pass --ckpt_path <file>.ckpt (or `last`) to use trained ones"
+        )
     if path and path not in SPECIAL_CKPT_PATHS:
         hparams = read_checkpoint(path).get("hyper_parameters", {})
         check_same_model(str(path), hparams, config.get("model"))
@@ -109,9 +120,26 @@ def check_optimizer(model: Any) -> None:
         raise UserError(f"model.optimizer: {err}; fix it under model.init_args.optimizer.init_args") from err
 
 
+def check_schedule_has_an_end(model: Any, trainer_config: Any) -> None:
+    """A schedule sized by the run (OneCycleLR without total_steps) cannot size an endless run (max_epochs=-1)."""
+    factory = getattr(model, "scheduler", None)
+    endless = trainer_config.get("max_epochs") == -1 and trainer_config.get("max_steps") in (None, -1)
+    if not callable(factory) or not endless:
+        return
+    try:
+        factory(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
+    except ValueError as err:
+        if "total_steps" in str(err):
+            raise UserError(
+                "the LR schedule is sized by the run's length, but trainer.max_epochs=-1 never ends; set "
+                "trainer.max_epochs or trainer.max_steps, or the schedule's own total_steps"
+            ) from err
+
+
 def check_before_run(config: Any, model: torch.nn.Module, datamodule: Any) -> None:
     """After instantiation, before the trainer writes logs: the optimizer builds, data loads, the checkpoint fits."""
     check_optimizer(model)
+    check_schedule_has_an_end(model, config.trainer)
     if isinstance(datamodule, InMemoryDataModule) and not getattr(datamodule, "download", False):
         datamodule.setup()  # missing or broken data fails here, not after a run folder was created
     path = config.get("ckpt_path")

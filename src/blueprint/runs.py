@@ -53,8 +53,26 @@ def check_writable(config: Any) -> None:
     except OSError as err:
         raise UserError(
             f"log directory {str(root)!r} is not writable ({err}); set a writable "
-            "--trainer.logger.init_args.save_dir (or --trainer.default_root_dir)"
+            + (
+                "--trainer.logger.init_args.save_dir"
+                if logger_args(config) is not None
+                else "--trainer.default_root_dir"
+            )
         ) from err
+
+
+def check_fixed_version_is_new(config: Any) -> None:
+    """A fresh fit into a fixed logger version that already holds a run would mix two runs' files: refuse."""
+    args = logger_args(config)
+    if args is None or args.get("version") is None or config.get("ckpt_path"):
+        return
+    version = args.version if isinstance(args.version, str) else f"version_{args.version}"
+    run = run_root(config) / version
+    if run.is_dir() and any(run.iterdir()):
+        raise UserError(
+            f"--trainer.logger.init_args.version={args.version}: {str(run)!r} already holds a run; choose an unused "
+            "version, leave it unset for the next free one, or continue that run with --ckpt_path last"
+        )
 
 
 def _version_number(path: Path) -> int:

@@ -1,6 +1,9 @@
-"""Process-wide settings that make small models train faster on machines without a GPU."""
+"""Settings for machines without a GPU: faster small models, and GPU-only options turned off with a warning."""
 
+import lightning as L
 import torch
+from lightning.pytorch.accelerators import CPUAccelerator
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 
 def remember_no_gpu() -> bool:
@@ -16,4 +19,19 @@ def remember_no_gpu() -> bool:
     if not hasattr(torch.cuda, "_cached_device_count"):  # a torch without the cache: nothing to do
         return False
     torch.cuda._cached_device_count = 0
+    return True
+
+
+def drop_sync_batchnorm_on_cpu(trainer: L.Trainer) -> bool:
+    """SyncBatchNorm runs on GPUs only; on CPU (the ddp preset's test run) every process keeps its own statistics.
+
+    Without this, `trainer.sync_batchnorm: true` on CPU fails at the first forward pass. Returns True when dropped.
+    """
+    if not isinstance(trainer.accelerator, CPUAccelerator) or getattr(trainer.strategy, "_layer_sync", None) is None:
+        return False
+    rank_zero_warn(
+        "trainer.sync_batchnorm is off on CPU (SyncBatchNorm runs on GPUs only): each process keeps its own "
+        "BatchNorm statistics, so ranks may validate slightly different models"
+    )
+    trainer.strategy._layer_sync = None  # type: ignore[attr-defined]  # set by Lightning for parallel strategies
     return True

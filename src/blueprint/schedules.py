@@ -2,9 +2,12 @@
 
 import math
 
+import lightning as L
 import torch
 from torch import Tensor
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import LRScheduler, OneCycleLR
+
+from blueprint.errors import UserError
 
 
 def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, min_factor: float = 0.0) -> float:
@@ -41,3 +44,19 @@ class WarmupCosineLR(LRScheduler):
     def get_lr(self) -> list[float | Tensor]:
         factor = warmup_cosine_factor(self.last_epoch, self.warmup_steps, self.total_steps, self.min_factor)
         return [base_lr * factor for base_lr in self.base_lrs]
+
+
+def check_schedule_covers_run(trainer: L.Trainer) -> None:
+    """A OneCycleLR sized for fewer steps than the run fails mid-run ("Tried to step N times"): fail at the start.
+
+    It happens when a run is resumed with a larger trainer.max_epochs: the restored schedule keeps its length.
+    """
+    steps = trainer.estimated_stepping_batches
+    for config in trainer.lr_scheduler_configs:
+        scheduler = config.scheduler
+        if isinstance(scheduler, OneCycleLR) and config.interval == "step" and steps > scheduler.total_steps:
+            raise UserError(
+                f"the OneCycleLR schedule was built for {scheduler.total_steps} steps but this run takes {steps:.0f} "
+                "(a resume with a larger trainer.max_epochs?); a one-cycle schedule cannot be stretched, so resume "
+                "with the run's original max_epochs, or start a new run"
+            )

@@ -41,6 +41,8 @@ def _log_dir_under_a_file(root: Path) -> str:
     return "--trainer.logger.init_args.save_dir=not_a_dir/logs"
 
 
+ONE_CYCLE = '{"class_path":"torch.optim.lr_scheduler.OneCycleLR","init_args":{"max_lr":0.01}}'
+
 # name -> (extra CLI options, or a function of the run folder returning one; text the error line must contain)
 CASES = {
     "config key typo (command line)": ("--trainer.max_epochz=3", "max_epochz"),
@@ -63,6 +65,13 @@ CASES = {
     "dropout below range": ("--model.init_args.net.init_args.dropout=-0.1", "-0.1"),
     "label smoothing out of range": ("--model.init_args.label_smoothing=1.0", "label_smoothing"),
     "batch size zero": ("--data.init_args.batch_size=0", "batch_size"),
+    "best checkpoint of no fit in this process": ("--ckpt_path=best", "names the best checkpoint of a fit"),
+    "folder as checkpoint": ("--ckpt_path=logs", "is a folder"),
+    "fixed logger version that holds a run": ("--trainer.logger.init_args.version=0", "already holds a run"),
+    "one-cycle schedule on an endless run": (
+        f"--trainer.max_epochs=-1 --model.init_args.scheduler={ONE_CYCLE} --model.init_args.scheduler_interval=step",
+        "max_epochs=-1 never ends",
+    ),
     "KLDiv averaged over classes": ("--model.init_args.loss=torch.nn.KLDivLoss", "batchmean"),
     "label smoothing for a loss given apart": (
         "--model.init_args.loss=torch.nn.CrossEntropyLoss --model.init_args.label_smoothing=0.1",

@@ -84,6 +84,23 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path: Path, capsys: pytest.
     assert not (tmp_path / "logs").exists()
 
 
+ONE_CYCLE = (
+    '--model.init_args.scheduler={"class_path":"torch.optim.lr_scheduler.OneCycleLR","init_args":{"max_lr":0.01}}',
+    "--model.init_args.scheduler_interval=step",
+)
+
+
+def test_a_one_cycle_run_resumes_to_its_end_but_cannot_be_stretched(tmp_path: Path, capsys) -> None:
+    """The restored OneCycleLR keeps its length: extending max_epochs fails at the start, naming the fix."""
+    run_cli("fit", *tiny_args(*ONE_CYCLE, epochs=1))
+    with pytest.raises(SystemExit) as failed:
+        run_cli("fit", *tiny_args(*ONE_CYCLE, "--ckpt_path=last", epochs=2))
+    assert failed.value.code == 2
+    error = capsys.readouterr().err
+    assert "OneCycleLR schedule was built for 5 steps but this run takes 10" in error, error[-2000:]
+    assert "resume with the run's original max_epochs" in error and "Traceback" not in error
+
+
 def test_same_seed_gives_identical_metrics_and_weights(uninterrupted: dict) -> None:
     """Determinism on CPU: a second run with the same seed reproduces every logged metric and every weight exactly."""
     again = run_cli("fit", *tiny_args())

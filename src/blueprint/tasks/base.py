@@ -1,5 +1,6 @@
 """What every task shares: an injected net, optimizer and LR schedule, early shape checks, hparams in TensorBoard."""
 
+import math
 from typing import Any, cast
 
 import lightning as L
@@ -9,9 +10,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MetricCollection
 
+from blueprint.errors import UserError
 from blueprint.fused_step import build_optimizer, keep_built_fused
 from blueprint.param_groups import decay_and_no_decay
-from blueprint.schedules import WarmupCosineLR
+from blueprint.schedules import WarmupCosineLR, check_schedule_covers_run
 
 
 def _default_optimizer(params: Any) -> torch.optim.Optimizer:
@@ -127,6 +129,7 @@ class BaseTask(L.LightningModule):
                 logger.log_hyperparams(dict(self.hparams), {"hp_metric": float("nan")})
         for optimizer in self.trainer.optimizers:  # runs after a resumed run restored its optimizer state
             keep_built_fused(optimizer)
+        check_schedule_covers_run(self.trainer)
 
     def log_epoch_mean(self, name: str, value: torch.Tensor, batch_size: int, prog_bar: bool = True) -> None:
         """Add a per-step scalar to its epoch mean, kept on the device; logged once when the stage's epoch ends.
@@ -163,7 +166,8 @@ class BaseTask(L.LightningModule):
         if stage in self._epoch_metric_stages:
             self._epoch_metric_stages.discard(stage)
             metrics = getattr(self, f"{stage}_metrics")
-            self.log_dict(metrics.compute(), prog_bar=stage != "train" and self.metrics_on_progress_bar)
+            on_bar = stage != "train" and self.metrics_on_progress_bar
+            self.log_dict(metrics.compute(), prog_bar=on_bar, sync_dist=True)  # torchmetrics synced them already
             metrics.reset()
 
     def on_train_epoch_end(self) -> None:
@@ -190,8 +194,14 @@ class BaseTask(L.LightningModule):
         except ValueError as err:
             if "total_steps" not in str(err):
                 raise
+            steps = self.trainer.estimated_stepping_batches
+            if math.isinf(steps):
+                raise UserError(
+                    f"the LR schedule needs the run's length, but it has no end (trainer.max_epochs=-1); set "
+                    f"trainer.max_epochs or max_steps, or the schedule's total_steps ({err})"
+                ) from err
             with_overrides = cast(Any, self.scheduler)  # jsonargparse's callable accepts constructor overrides
-            return with_overrides(optimizer, total_steps=int(self.trainer.estimated_stepping_batches)), "step"
+            return with_overrides(optimizer, total_steps=int(steps)), "step"
         return scheduler, "step" if isinstance(scheduler, WarmupCosineLR) else self.scheduler_interval
 
     def _param_groups(self) -> list[Any]:
