@@ -292,22 +292,18 @@ def batch_size_finder(max_trials: int) -> str:
     )
 
 
-def test_batch_size_finder_trains_at_the_size_it_finds() -> None:
-    """Lightning's finder sets data.batch_size between trials; the loader must follow it, in the trials and after."""
+@pytest.mark.parametrize(("max_trials", "found"), [(4, 16), (10, 64)])  # 2, 4, 8, 16 | ... 64: 128 > 115 samples
+def test_batch_size_finder_trains_at_the_size_it_finds(max_trials: int, found: int) -> None:
+    """Lightning's finder sets data.batch_size between trials; the loader follows it and the search stops at the data.
+
+    Its trials must not advance the run: the first real epoch starts the shuffle stream at epoch 0.
+    """
     args = ("-c", config("tabular_mlp_multiclass.yaml"), "--trainer.max_epochs=1", "--trainer.logger=false", *QUIET)
-    cli = run_cli("fit", *args, batch_size_finder(max_trials=4), "--test_after_fit=false")
+    cli = run_cli("fit", *args, batch_size_finder(max_trials), "--test_after_fit=false")
     samples = len(cli.datamodule.splits["train"][0])
-    assert cli.datamodule.batch_size == 16  # 2, 4, 8, 16: four trials
-    assert cli.trainer.global_step == samples // 16  # the run trained full batches of 16, not the config's 32
-
-
-def test_batch_size_finder_doubling_past_the_data_is_refused_by_name(capsys) -> None:
-    args = ("-c", config("tabular_mlp_multiclass.yaml"), "--trainer.max_epochs=1", "--trainer.logger=false", *QUIET)
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli("fit", *args, batch_size_finder(max_trials=10))
-    assert exit_info.value.code == 2
-    error = capsys.readouterr().err
-    assert "data.batch_size=128 is larger than the 115 training samples" in error and "fewer max_trials" in error
+    assert samples == 115 and cli.datamodule.batch_size == found
+    assert cli.trainer.global_step == samples // found  # the run trained full batches of that size
+    assert cli.datamodule.state_dict()["train_loader"] == {"epoch": 1, "batches_done": 0}  # one epoch, from 0
 
 
 def labelled_csv(path: Path, labels: list[str]) -> Path:
@@ -327,6 +323,28 @@ def test_a_checkpoints_label_order_re_encodes_another_files_labels(tmp_path: Pat
     for _, targets, rows in other.splits.values():
         labels = ["c", "a"] * 10
         assert [other.classes[t] for t in targets.tolist()] == [labels[r] for r in rows.tolist()]
+
+
+def test_testing_a_checkpoint_on_a_file_with_other_labels_is_refused_by_name(tmp_path: Path, capsys) -> None:
+    """Same class count, other names: without the check its 'd' rows would be scored as class 'b' or 'c'."""
+    labelled_csv(tmp_path / "train.csv", ["a", "b", "c"])
+    labelled_csv(tmp_path / "other.csv", ["a", "c", "d"])
+    args = ["-c", config("tabular_mlp_multiclass.yaml"), "--data.init_args.source=null", "--data.init_args.target=y"]
+    args += [
+        "--model.init_args.net.init_args.in_features=1",
+        "--data.init_args.batch_size=8",
+        "--trainer.logger=false",
+        *QUIET,
+    ]
+    fit = run_cli("fit", *args, "--data.init_args.csv=train.csv", "--trainer.max_epochs=1", "--test_after_fit=false")
+    with pytest.raises(SystemExit):
+        run_cli(
+            "test",
+            *args,
+            "--data.init_args.csv=other.csv",
+            f"--ckpt_path={fit.trainer.checkpoint_callback.last_model_path}",
+        )
+    assert "labels ['d'] not seen in training ['a', 'b', 'c']" in capsys.readouterr().err
 
 
 def test_a_file_with_labels_the_checkpoint_never_saw_is_refused(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from blueprint.errors import TrainingStopped, UserError
 from blueprint.hook_dispatch import skip_noop_callback_hooks
 from blueprint.preflight import check_before_run, prepare_config
 from blueprint.runtime import drop_sync_batchnorm_on_cpu, remember_no_gpu
+from blueprint.schedules import check_resumed_one_cycle
 
 PROGRESS_REFRESH_STEPS = 20
 
@@ -29,11 +30,20 @@ class OneLineErrorParser(LightningArgumentParser):
 
 
 class SaveConfigToRun(SaveConfigCallback):
-    """Writes the resolved config.yaml into the run folder; a run without a logger has none, so it writes nothing."""
+    """Writes the resolved config.yaml into the run folder; a run without a logger has none, so it writes nothing.
+
+    `fit` writes it at fit start, after the checks a resumed run can only make once its optimizers are built: a
+    refused resume adds no config_resume_K.yaml to the run's folder (Lightning logs hyperparameters right after).
+    """
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        if trainer.logger is not None:
+        if trainer.logger is not None and stage != "fit":
             super().setup(trainer, pl_module, stage)
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        check_resumed_one_cycle(trainer, self.config.get("ckpt_path"))  # `last` is resolved to its file by now
+        if trainer.logger is not None:
+            super().setup(trainer, pl_module, "fit")
 
 
 class BlueprintCLI(LightningCLI):

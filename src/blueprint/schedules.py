@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR
 
+from blueprint.checkpoints import read_checkpoint
 from blueprint.errors import UserError
 
 
@@ -46,17 +47,37 @@ class WarmupCosineLR(LRScheduler):
         return [base_lr * factor for base_lr in self.base_lrs]
 
 
-def check_schedule_covers_run(trainer: L.Trainer) -> None:
-    """A OneCycleLR sized for fewer steps than the run fails mid-run ("Tried to step N times"): fail at the start.
+def check_resumed_one_cycle(trainer: L.Trainer, path: str | None) -> None:
+    """Before a fit resumed from `path` writes anything: its restored OneCycleLR must cover the run.
 
-    It happens when a run is resumed with a larger trainer.max_epochs: the restored schedule keeps its length.
+    Runs once the optimizers are built (for each schedule's interval) and before the checkpoint restores them.
+    `path` is the run's --ckpt_path: a finder that ran first (BatchSizeFinder) leaves its own in trainer.ckpt_path.
+    """
+    if not path or path in ("best", "last", "hpc", "registry") or math.isinf(trainer.estimated_stepping_batches):
+        return
+    saved = read_checkpoint(path).get("lr_schedulers", [])
+    for config, state in zip(trainer.lr_scheduler_configs, saved, strict=False):
+        needed = trainer.estimated_stepping_batches if config.interval == "step" else trainer.max_epochs
+        if isinstance(config.scheduler, OneCycleLR) and needed is not None and needed > state["total_steps"]:
+            raise UserError(
+                f"the checkpoint's OneCycleLR was built for {state['total_steps']} {config.interval}s but this "
+                f"run takes {needed:.0f} (trainer.max_epochs raised for the resume?); a one-cycle schedule cannot be "
+                "stretched: resume with the run's original max_epochs, or start a new run"
+            )
+
+
+def check_schedule_covers_run(trainer: L.Trainer) -> None:
+    """A OneCycleLR sized for fewer steps than the run fails mid-run ("Tried to step N times"): fail at its start.
+
+    A fresh run gets here when data.batch_size changed after the schedule was sized (Lightning's BatchSizeFinder).
     """
     steps = trainer.estimated_stepping_batches
     for config in trainer.lr_scheduler_configs:
         scheduler = config.scheduler
-        if isinstance(scheduler, OneCycleLR) and config.interval == "step" and steps > scheduler.total_steps:
+        too_short = not math.isinf(steps) and steps > getattr(scheduler, "total_steps", steps)
+        if isinstance(scheduler, OneCycleLR) and config.interval == "step" and too_short:
             raise UserError(
                 f"the OneCycleLR schedule was built for {scheduler.total_steps} steps but this run takes {steps:.0f} "
-                "(a resume with a larger trainer.max_epochs?); a one-cycle schedule cannot be stretched, so resume "
-                "with the run's original max_epochs, or start a new run"
+                "(data.batch_size changed after the schedule was sized, e.g. by BatchSizeFinder); set the "
+                "schedule's total_steps, or data.batch_size to the size wanted"
             )

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from tests.conftest import run_cli
-from tests.reliability.helpers import assert_same_weights, callback_option, tiny_args, versions, weights
+from tests.reliability.helpers import (
+    assert_same_weights,
+    callback_option,
+    snapshot,
+    tiny_args,
+    versions,
+    weights,
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +98,24 @@ ONE_CYCLE = (
 
 
 def test_a_one_cycle_run_resumes_to_its_end_but_cannot_be_stretched(tmp_path: Path, capsys) -> None:
-    """The restored OneCycleLR keeps its length: extending max_epochs fails at the start, naming the fix."""
+    """The restored OneCycleLR keeps its length: extending max_epochs fails at the start, naming the fix.
+
+    The refusal comes before the resumed run writes its config or metrics into the run's folder (Lightning has
+    only opened an empty TensorBoard events file by then).
+    """
     run_cli("fit", *tiny_args(*ONE_CYCLE, epochs=1))
+    before = snapshot(tmp_path / "logs")
     with pytest.raises(SystemExit) as failed:
         run_cli("fit", *tiny_args(*ONE_CYCLE, "--ckpt_path=last", epochs=2))
     assert failed.value.code == 2
     error = capsys.readouterr().err
-    assert "OneCycleLR schedule was built for 5 steps but this run takes 10" in error, error[-2000:]
+    assert "OneCycleLR was built for 5 steps but this run takes 10" in error, error[-2000:]
     assert "resume with the run's original max_epochs" in error and "Traceback" not in error
+    after = snapshot(tmp_path / "logs")
+    assert {path: after[path] for path in before} == before
+    assert [path.name.split(".")[0] for path in after.keys() - before.keys()] == ["events"]  # no config_resume_1
+    resumed = run_cli("fit", *tiny_args(*ONE_CYCLE, "--ckpt_path=last", epochs=1))  # to its original end: fine
+    assert resumed.trainer.global_step == 5
 
 
 def test_same_seed_gives_identical_metrics_and_weights(uninterrupted: dict) -> None:

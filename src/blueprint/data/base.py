@@ -4,7 +4,6 @@ from typing import Any, TypedDict
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import BatchSizeFinder
 from torch import Tensor
 
 from blueprint.data.loader import BatchTransform, InMemoryLoader
@@ -83,12 +82,10 @@ class InMemoryDataModule(L.LightningDataModule):
         self._train_loader.batch_size = self.batch_size
         if len(self._train_loader) == 0:  # Lightning would only warn, "train" nothing and report success
             ranks = self._train_loader.world_size
-            finder = any(isinstance(c, BatchSizeFinder) for c in getattr(self.trainer, "callbacks", []))
-            fix = "give BatchSizeFinder fewer max_trials (it doubles the size)" if finder else "lower data.batch_size"
             raise UserError(
                 f"data.batch_size={self.batch_size} is larger than the {self._train_loader.num_samples} training "
                 f"samples{f' per process ({ranks} processes)' if ranks > 1 else ''}; full batches only are "
-                f"trained, so {fix}"
+                "trained, so lower data.batch_size"
             )
         return self._train_loader
 
@@ -144,3 +141,5 @@ class InMemoryDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if "train_loader" in state_dict:
             self.train_dataloader().load_state_dict(state_dict["train_loader"])
+        elif self._train_loader is not None:  # saved before training began (BatchSizeFinder): back to epoch 0
+            self._train_loader.load_state_dict({"epoch": 0, "batches_done": 0})

@@ -59,8 +59,12 @@ class InMemoryLoader:
 
     @property
     def dataset(self) -> range:
-        """Lightning's BatchSizeFinder stops doubling once the batch size reaches len() of this: this rank's samples."""
-        return range(self.num_samples)
+        """For Lightning's BatchSizeFinder, which doubles the batch size while it is below len(dataset) (its only use).
+
+        Half this rank's samples plus one, so it never doubles past the data: a batch larger than the split would
+        leave no full batch to train on.
+        """
+        return range(self.num_samples // 2 + 1)
 
     def __len__(self) -> int:
         full, rest = divmod(self.num_samples, self.batch_size)
