@@ -17,6 +17,7 @@ from blueprint.runtime import drop_sync_batchnorm_on_cpu, remember_no_gpu
 from blueprint.schedules import check_resumed_one_cycle
 
 PROGRESS_REFRESH_STEPS = 20
+NO_GPU = "No supported gpu backend found"  # Lightning's whole message for --trainer.accelerator gpu without one
 
 
 class OneLineErrorParser(LightningArgumentParser):
@@ -138,7 +139,8 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> BlueprintCLI:
             run=run,
         )
     except (UserError, MisconfigurationException) as err:
-        print(f"error: {err}", file=sys.stderr)
+        hint = "; this machine has no GPU: use --trainer.accelerator auto (or cpu)" if NO_GPU in str(err) else ""
+        print(f"error: {err}{hint}", file=sys.stderr)
         raise SystemExit(2) from None
     except TrainingStopped as err:
         print(f"error: {err}", file=sys.stderr)
