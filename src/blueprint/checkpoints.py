@@ -12,6 +12,8 @@ from lightning.pytorch.callbacks import Callback
 from blueprint.checkpoint_io import AtomicCheckpointIO, load_weights_only
 from blueprint.errors import UserError
 
+SPECIAL_CKPT_PATHS = ("best", "last", "hpc", "registry")  # names Lightning resolves itself, not files
+
 
 class AtomicCheckpoints(Callback):
     """Installs AtomicCheckpointIO (writing in the background) unless a custom CheckpointIO is configured.

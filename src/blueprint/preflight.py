@@ -5,12 +5,10 @@ from typing import Any
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
-from blueprint.checkpoints import check_checkpoint_fits, read_checkpoint
+from blueprint.checkpoints import SPECIAL_CKPT_PATHS, check_checkpoint_fits, read_checkpoint
 from blueprint.data.base import InMemoryDataModule
 from blueprint.errors import UserError
 from blueprint.runs import check_fixed_version_is_new, check_writable, logger_args, next_config_name, resolve_last
-
-SPECIAL_CKPT_PATHS = ("best", "last", "hpc", "registry")
 
 
 def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, Any]) -> None:

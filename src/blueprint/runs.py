@@ -61,16 +61,24 @@ def check_writable(config: Any) -> None:
         ) from err
 
 
+def fixed_version_dir(config: Any) -> Path | None:
+    """The run folder of a fixed logger version (a str names it; an int N means version_N), or None when unset."""
+    args = logger_args(config)
+    if args is None or args.get("version") is None:
+        return None
+    version = args.version
+    return run_root(config) / (version if isinstance(version, str) else f"version_{version}")
+
+
 def check_fixed_version_is_new(config: Any) -> None:
     """A fresh fit into a fixed logger version that already holds a run would mix two runs' files: refuse."""
-    args = logger_args(config)
-    if args is None or args.get("version") is None or config.get("ckpt_path"):
+    run = fixed_version_dir(config)
+    if run is None or config.get("ckpt_path"):
         return
-    version = args.version if isinstance(args.version, str) else f"version_{args.version}"
-    run = run_root(config) / version
     if run.is_dir() and any(run.iterdir()):
+        version = logger_args(config).version  # type: ignore[union-attr]  # set: fixed_version_dir found it
         raise UserError(
-            f"--trainer.logger.init_args.version={args.version}: {str(run)!r} already holds a run; choose an unused "
+            f"--trainer.logger.init_args.version={version}: {str(run)!r} already holds a run; choose an unused "
             "version, leave it unset for the next free one, or continue that run with --ckpt_path last"
         )
 
@@ -86,16 +94,14 @@ def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
     Raises UserError when there is nothing to resume: `last` never silently starts a fresh run.
     """
     fixed = _checkpoint_dirpath(config)
-    args = logger_args(config)
+    fixed_run = fixed_version_dir(config)
     candidates: list[tuple[Path, int | None]]
     if fixed:
         candidates = [(Path(fixed) / LAST, None)]
     elif config.trainer.get("logger") is False:  # no run folders: ModelCheckpoint writes <default_root_dir>/checkpoints
         candidates = [(Path(config.trainer.get("default_root_dir") or ".") / "checkpoints" / LAST, None)]
-    elif args is not None and args.get("version") is not None:
-        version = args.version
-        name = version if isinstance(version, str) else f"version_{version}"
-        candidates = [(run_root(config) / name / "checkpoints" / LAST, None)]
+    elif fixed_run is not None:
+        candidates = [(fixed_run / "checkpoints" / LAST, None)]
     else:
         root = run_root(config)
         runs = sorted((p for p in root.glob("version_*") if _version_number(p) >= 0), key=_version_number)

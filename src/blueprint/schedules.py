@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR
 
-from blueprint.checkpoints import read_checkpoint
+from blueprint.checkpoints import SPECIAL_CKPT_PATHS, read_checkpoint
 from blueprint.errors import UserError
 
 
@@ -53,7 +53,7 @@ def check_resumed_one_cycle(trainer: L.Trainer, path: str | None) -> None:
     Runs once the optimizers are built (for each schedule's interval) and before the checkpoint restores them.
     `path` is the run's --ckpt_path: a finder that ran first (BatchSizeFinder) leaves its own in trainer.ckpt_path.
     """
-    if not path or path in ("best", "last", "hpc", "registry") or math.isinf(trainer.estimated_stepping_batches):
+    if not path or path in SPECIAL_CKPT_PATHS or math.isinf(trainer.estimated_stepping_batches):
         return
     saved = read_checkpoint(path).get("lr_schedulers", [])
     for config, state in zip(trainer.lr_scheduler_configs, saved, strict=False):
