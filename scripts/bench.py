@@ -26,19 +26,16 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import lightning as L
 import torch
-from lightning.pytorch.trainer import call
 from torch.utils.data import DataLoader, TensorDataset
 
 from bench_report import render  # scripts/bench_report.py, next to this file
 from blueprint.callbacks import SamplesPerSecond
 from blueprint.cli import cli_main
+from blueprint.cli.upstream_workarounds import remember_no_gpu
 from blueprint.data.loader import InMemoryLoader
-from blueprint.hook_dispatch import lightning_dispatch
-from blueprint.runtime import remember_no_gpu
 from blueprint.tasks import ClassificationTask, FramePredictionTask
 
 REPO = Path(__file__).resolve().parents[1]
@@ -206,10 +203,7 @@ class Workload:
         return Run.from_timer(timer)
 
     def barebones(self, precision: str, epochs: int) -> Run:
-        """(d): the Trainer's floor: no logger, progress bar, checkpoints; the task's self.log becomes a no-op.
-
-        It runs Lightning's own callback dispatch, not the one `blueprint fit` installs (hook_dispatch.py).
-        """
+        """(d): the Trainer's floor: no logger, progress bar, checkpoints; the task's self.log becomes a no-op."""
         task = copy.deepcopy(self.task)
         task.log = task.log_dict = lambda *args, **kwargs: None
         timer = SamplesPerSecond(log=False)
@@ -217,8 +211,7 @@ class Workload:
         trainer = L.Trainer(
             barebones=True, max_epochs=epochs, precision=precision, devices=1, callbacks=[timer], **limits
         )
-        stock_dispatch = mock.patch.object(call, "_call_callback_hooks", lightning_dispatch)  # Lightning as shipped
-        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull), stock_dispatch:
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
             trainer.fit(task, datamodule=copy.deepcopy(self.datamodule))
         return Run.from_timer(timer)
 

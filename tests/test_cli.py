@@ -8,8 +8,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from blueprint.cli import cli_main
-from blueprint.fused_step import clips_under_mixed_precision
-from blueprint.preflight import warn_replaced_task_args
+from blueprint.cli.preflight import warn_replaced_task_args
+from blueprint.optim.fused import clips_under_mixed_precision
 from blueprint.tasks import ClassificationTask
 from tests.conftest import CONFIGS, config, run_cli
 from tests.fake_datasets import install_for_config

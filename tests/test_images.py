@@ -50,7 +50,7 @@ def test_augmentation_differs_per_sample_in_training_and_is_absent_in_eval(
 
 def test_backbone_replaces_the_head_of_any_torchvision_model() -> None:
     for name, head in (("resnet18", "fc"), ("mobilenet_v3_small", "classifier.3")):
-        net = Backbone(name=name, num_classes=7)
+        net = Backbone(name=name, out_features=7)
         assert net.head_name == head and net(torch.randn(2, 3, 32, 32)).shape == (2, 7)
     with pytest.raises(ValueError, match="resnet19"):
         Backbone(name="resnet19")
@@ -59,7 +59,7 @@ def test_backbone_replaces_the_head_of_any_torchvision_model() -> None:
 def test_backbone_with_weights_applies_their_preprocessing(monkeypatch: pytest.MonkeyPatch) -> None:
     """No download here: the weights' state dict comes from a fresh resnet18; the rest is torchvision's real path."""
     monkeypatch.setattr(WeightsEnum, "get_state_dict", lambda self, *a, **k: resnet18().state_dict())
-    net = Backbone(name="resnet18", num_classes=10, weights="IMAGENET1K_V1")
+    net = Backbone(name="resnet18", out_features=10, weights="IMAGENET1K_V1")
     assert net.preprocess is not None
     assert net.preprocess.mean == ResNet18_Weights.IMAGENET1K_V1.transforms().mean
     seen = []

@@ -17,7 +17,7 @@ INITS = InitStrategy.__args__
 def test_mlp_and_cnn_build_with_every_activation_and_init(activation: str, init: str) -> None:
     torch.manual_seed(0)
     mlp = MLP(in_features=12, out_features=3, hidden=(8,), activation=activation, init=init, batch_norm=True)
-    cnn = CNN(in_channels=3, image_size=8, num_classes=4, channels=(4,), activation=activation, init=init)
+    cnn = CNN(in_channels=3, image_size=8, out_features=4, channels=(4,), activation=activation, init=init)
     assert mlp(torch.randn(5, 12)).shape == (5, 3)
     assert cnn(torch.randn(5, 3, 8, 8)).shape == (5, 4)
 
@@ -57,7 +57,7 @@ def test_cnn_kernel_sizes_and_depths_keep_the_head_sized() -> None:
 
 
 def test_backbone_takes_grayscale_images_through_a_new_stem() -> None:
-    net = Backbone(name="resnet18", in_channels=1, image_size=28, num_classes=10)
+    net = Backbone(name="resnet18", in_channels=1, image_size=28, out_features=10)
     net.check_input_shape((1, 28, 28))
     assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     with pytest.raises(ValueError, match="3-channel"):

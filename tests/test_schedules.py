@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from blueprint.schedules import WarmupCosineLR
+from blueprint.optim.schedules import WarmupCosineLR
 from tests.conftest import config, run_cli
 from tests.fast import QUIET, TINY_NET
 
@@ -54,10 +54,10 @@ SCHEDULES = {
         lambda e: BASE_LR * 0.5 ** max(0, e - 1),
     ),
     "onecycle": ("torch.optim.lr_scheduler.OneCycleLR", {"max_lr": BASE_LR}, _one_cycle),
-    "warmup_cosine": ("blueprint.schedules.WarmupCosineLR", {"warmup_steps": 3}, _warmup_cosine),
+    "warmup_cosine": ("blueprint.optim.WarmupCosineLR", {"warmup_steps": 3}, _warmup_cosine),
     # Given total_steps, WarmupCosineLR is still stepped every batch (scheduler_interval stays at its default, epoch).
     "warmup_cosine_sized": (
-        "blueprint.schedules.WarmupCosineLR",
+        "blueprint.optim.WarmupCosineLR",
         {"warmup_steps": 3, "total_steps": STEPS},
         _warmup_cosine,
     ),

@@ -13,7 +13,7 @@ from torch import nn
 from blueprint.callbacks import GradNormMonitor
 from blueprint.nets.activations import _ACTIVATIONS
 from blueprint.nets.init import InitStrategy
-from blueprint.param_groups import decay_and_no_decay
+from blueprint.optim.param_groups import decay_and_no_decay
 from tests.conftest import config, run_cli
 from tests.fast import fast_args, fit, losses
 

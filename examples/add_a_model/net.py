@@ -29,15 +29,15 @@ class TinyResNet(nn.Module):
     """Stem convolution, `blocks` residual blocks, global average pooling, then a linear classifier."""
 
     def __init__(
-        self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10, width: int = 16, blocks: int = 2
+        self, in_channels: int = 1, image_size: int = 28, out_features: int = 10, width: int = 16, blocks: int = 2
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.image_size = image_size
-        self.out_features = num_classes  # ClassificationTask reads the number of classes from here
+        self.out_features = out_features  # ClassificationTask reads the number of classes from here
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
         self.blocks = nn.Sequential(*(ResidualBlock(width) for _ in range(blocks)))
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, out_features))
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -32,7 +32,7 @@ class ImageRegressionTask(BaseTask):
         self.drop_unplain_hparams()  # keep checkpoints loadable with weights_only=True
         outputs = int(getattr(net, "out_features", 1))
         if outputs != 1:
-            raise UserError(f"the net has {outputs} outputs; regression needs 1 (set its out_features/num_classes: 1)")
+            raise UserError(f"the net has {outputs} outputs; regression needs 1 (set its out_features: 1)")
         metrics = MetricCollection({"mae": MeanAbsoluteError(), "r2": R2Score()})
         self.add_stage_metrics(metrics, ("train", "val", "test"))
 

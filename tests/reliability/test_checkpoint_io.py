@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from blueprint import checkpoint_io as checkpoint_io_module
-from blueprint.checkpoints import AtomicCheckpointIO
+from blueprint.checkpointing import atomic_io as checkpoint_io_module
+from blueprint.checkpointing.atomic_io import AtomicCheckpointIO
 from tests.conftest import run_cli
 from tests.reliability.helpers import tiny_args
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blueprint.callbacks.rng_state import capture_rng_state, restore_rng_state
+from blueprint.checkpointing.rng_state import capture_rng_state, restore_rng_state
 
 
 def draws() -> tuple[list[float], list[float], list[float], float]:

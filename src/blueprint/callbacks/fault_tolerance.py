@@ -12,8 +12,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
-from blueprint.callbacks.rng_state import RNGStateCheckpoint
-from blueprint.checkpoints import AtomicCheckpoints, wait_for_checkpoints
+from blueprint.checkpointing.atomic_io import AtomicCheckpoints, wait_for_checkpoints
+from blueprint.checkpointing.rng_state import RNGStateCheckpoint
 from blueprint.errors import TrainingStopped
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

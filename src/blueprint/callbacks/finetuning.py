@@ -5,7 +5,7 @@ from lightning.pytorch.callbacks import BaseFinetuning
 from torch.optim import Optimizer
 
 from blueprint.errors import UserError
-from blueprint.param_groups import split_by_decay
+from blueprint.optim.param_groups import split_by_decay
 
 
 class FreezeBackbone(BaseFinetuning):

@@ -4,7 +4,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import grad_norm
 
-from blueprint.fused_step import unscales_in_step
+from blueprint.optim.fused import unscales_in_step
 
 
 class GradNormMonitor(L.Callback):

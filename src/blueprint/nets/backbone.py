@@ -1,4 +1,4 @@
-"""Transfer learning: any torchvision classification model by name, its final Linear layer replaced for num_classes."""
+"""Transfer learning: any torchvision classification model by name, its final Linear layer replaced for ours."""
 
 from collections.abc import Sequence
 
@@ -50,7 +50,7 @@ class Backbone(nn.Module):
     def __init__(
         self,
         name: str = "resnet18",
-        num_classes: int = 10,
+        out_features: int = 10,
         weights: str | None = None,
         in_channels: int = 3,
         image_size: int = 32,
@@ -63,7 +63,7 @@ class Backbone(nn.Module):
             raise ValueError(f"unknown torchvision classification model {name!r}; choose one of {available}")
         self.in_channels = in_channels
         self.image_size = image_size
-        self.out_features = num_classes
+        self.out_features = out_features
         if weights and in_channels != 3:
             raise ValueError(
                 f"pretrained weights expect 3-channel images (got in_channels={in_channels}); repeat the channel or "
@@ -76,7 +76,7 @@ class Backbone(nn.Module):
         parent_name, _, attr = self.head_name.rpartition(".")
         parent = self.model.get_submodule(parent_name) if parent_name else self.model
         old = getattr(parent, attr)
-        setattr(parent, attr, nn.Linear(old.in_features, num_classes))
+        setattr(parent, attr, nn.Linear(old.in_features, out_features))
         self.preprocess = models.get_model_weights(name).verify(weights).transforms() if weights else None
 
     @property

@@ -18,7 +18,7 @@ class CNN(nn.Module):
         self,
         in_channels: int = 1,
         image_size: int = 28,
-        num_classes: int = 10,
+        out_features: int = 10,
         channels: Sequence[int] = (32, 64),
         convs_per_block: int = 1,
         kernel_size: int = 3,
@@ -37,7 +37,7 @@ class CNN(nn.Module):
             raise ValueError(f"image_size {image_size} is too small for {len(channels)} pooling blocks")
         self.in_channels = in_channels
         self.image_size = image_size
-        self.out_features = num_classes
+        self.out_features = out_features
         blocks: list[nn.Module] = []
         width = in_channels
         for out in channels:
@@ -56,7 +56,7 @@ class CNN(nn.Module):
             nn.Linear(width * side * side, hidden),
             make_activation(activation),
             nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
+            nn.Linear(hidden, out_features),
         )
         initialize(self, init, activation)
 

@@ -11,9 +11,9 @@ from torch import nn
 from torchmetrics import MetricCollection
 
 from blueprint.errors import UserError
-from blueprint.fused_step import build_optimizer, keep_built_fused
-from blueprint.param_groups import decay_and_no_decay
-from blueprint.schedules import WarmupCosineLR, check_schedule_covers_run
+from blueprint.optim.fused import build_optimizer, keep_built_fused
+from blueprint.optim.param_groups import decay_and_no_decay
+from blueprint.optim.schedules import WarmupCosineLR, check_schedule_covers_run
 
 
 def _default_optimizer(params: Any) -> torch.optim.Optimizer:

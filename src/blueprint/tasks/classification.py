@@ -97,7 +97,7 @@ class ClassificationTask(BaseTask):
         if classes != self.num_classes:
             raise UserError(
                 f"shape mismatch: the data has {classes} classes but the net outputs {self.num_classes}; "
-                f"set the net's output size (out_features / num_classes) to {classes}"
+                f"set the net's out_features to {classes}"
             )
 
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from blueprint.runtime import remember_no_gpu
+from blueprint.cli.upstream_workarounds import remember_no_gpu
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")

@@ -23,7 +23,10 @@ def logger_args(config: Any) -> Any | None:
 
 
 def _checkpoint_dirpath(config: Any) -> str | None:
-    """An explicitly fixed ModelCheckpoint dirpath, if the config sets one."""
+    """An explicitly fixed ModelCheckpoint dirpath, if the config sets one (in `checkpoint` or trainer.callbacks)."""
+    forced = config.get("checkpoint")
+    if forced is not None and forced.get("dirpath"):
+        return str(forced.dirpath)
     for callback in config.trainer.get("callbacks") or []:
         if str(getattr(callback, "class_path", "")).endswith("ModelCheckpoint") and callback.init_args.get("dirpath"):
             return str(callback.init_args.dirpath)

@@ -1,18 +1,28 @@
 """Checks and resolutions done before a run writes anything: resume target, log dir, checkpoint, optimizer."""
 
+import math
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from torch.optim.lr_scheduler import OneCycleLR
 
-from blueprint.checkpoints import SPECIAL_CKPT_PATHS, check_checkpoint_fits, read_checkpoint
+from blueprint.checkpointing.loading import SPECIAL_CKPT_PATHS, check_checkpoint_fits, read_checkpoint
+from blueprint.checkpointing.run_dirs import (
+    check_fixed_version_is_new,
+    check_writable,
+    logger_args,
+    next_config_name,
+    resolve_last,
+)
 from blueprint.data.base import InMemoryDataModule
 from blueprint.errors import UserError
-from blueprint.runs import check_fixed_version_is_new, check_writable, logger_args, next_config_name, resolve_last
 
 
 def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, Any]) -> None:
     """Before instantiation: `last` -> the newest run's last.ckpt (logged in the same run folder); refuse bad ones."""
+    keep_sync_batchnorm_to_gpus(config.trainer)
     if subcommand == "fit":
         check_writable(config)
         check_fixed_version_is_new(config)
@@ -40,6 +50,21 @@ def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, A
         hparams = read_checkpoint(path).get("hyper_parameters", {})
         check_same_model(str(path), hparams, config.get("model"))
         warn_replaced_task_args(str(path), hparams, config.get("model"), subcommand)
+
+
+def keep_sync_batchnorm_to_gpus(trainer_config: Any) -> None:
+    """SyncBatchNorm runs on GPUs only: on CPU (the ddp preset's test run) each process keeps its own statistics.
+
+    Without this, `trainer.sync_batchnorm: true` on CPU fails at the first forward pass.
+    """
+    accelerator = trainer_config.get("accelerator")
+    on_cpu = accelerator == "cpu" or (accelerator in (None, "auto") and not torch.cuda.is_available())
+    if trainer_config.get("sync_batchnorm") and on_cpu:
+        rank_zero_warn(
+            "trainer.sync_batchnorm is off on CPU (SyncBatchNorm runs on GPUs only): each process keeps its own "
+            "BatchNorm statistics, so ranks may validate slightly different models"
+        )
+        trainer_config.sync_batchnorm = False
 
 
 def _plain(value: Any) -> Any:
@@ -143,3 +168,22 @@ def check_before_run(config: Any, model: torch.nn.Module, datamodule: Any) -> No
     path = config.get("ckpt_path")
     if path and path not in SPECIAL_CKPT_PATHS:
         check_checkpoint_fits(str(path), read_checkpoint(path), model)
+
+
+def check_resumed_one_cycle(trainer: L.Trainer, path: str | None) -> None:
+    """Before a fit resumed from `path` writes anything: its restored OneCycleLR must cover the run.
+
+    Runs once the optimizers are built (for each schedule's interval) and before the checkpoint restores them.
+    `path` is the run's --ckpt_path: a finder that ran first (BatchSizeFinder) leaves its own in trainer.ckpt_path.
+    """
+    if not path or path in SPECIAL_CKPT_PATHS or math.isinf(trainer.estimated_stepping_batches):
+        return
+    saved = read_checkpoint(path).get("lr_schedulers", [])
+    for config, state in zip(trainer.lr_scheduler_configs, saved, strict=False):
+        needed = trainer.estimated_stepping_batches if config.interval == "step" else trainer.max_epochs
+        if isinstance(config.scheduler, OneCycleLR) and needed is not None and needed > state["total_steps"]:
+            raise UserError(
+                f"the checkpoint's OneCycleLR was built for {state['total_steps']} {config.interval}s but this "
+                f"run takes {needed:.0f} (trainer.max_epochs raised for the resume?); a one-cycle schedule cannot be "
+                "stretched: resume with the run's original max_epochs, or start a new run"
+            )

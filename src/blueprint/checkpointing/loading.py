@@ -1,39 +1,15 @@
-"""Checkpoints on disk: written atomically and checked (checkpoint_io.py), read only from local files safely."""
+"""Reading checkpoints: local files only, weights_only=True, and checked against the configured model."""
 
 import os
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.fabric.plugins import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback
 
-from blueprint.checkpoint_io import AtomicCheckpointIO, load_weights_only
+from blueprint.checkpointing.atomic_io import load_weights_only
 from blueprint.errors import UserError
 
 SPECIAL_CKPT_PATHS = ("best", "last", "hpc", "registry")  # names Lightning resolves itself, not files
-
-
-class AtomicCheckpoints(Callback):
-    """Installs AtomicCheckpointIO (writing in the background) unless a custom CheckpointIO is configured.
-
-    The disk write and fsync of a checkpoint (~6 ms for 3 MB here, far more on network filesystems) then overlap
-    with training; Lightning's teardown at the end of fit waits for them and reports a failed write. With several
-    processes the writes stay synchronous: other ranks may read a checkpoint right after the save's barrier
-    (testing the best checkpoint after fit does, on every rank).
-    """
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
-            trainer.strategy.checkpoint_io = AtomicCheckpointIO(background=trainer.world_size == 1)
-
-
-def wait_for_checkpoints(trainer: L.Trainer) -> None:
-    """Block until queued checkpoint writes are on disk (before exiting on a signal, for instance)."""
-    wait = getattr(trainer.strategy.checkpoint_io, "wait", None)
-    if callable(wait):
-        wait()
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

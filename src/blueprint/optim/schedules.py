@@ -7,7 +7,6 @@ import torch
 from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR
 
-from blueprint.checkpoints import SPECIAL_CKPT_PATHS, read_checkpoint
 from blueprint.errors import UserError
 
 
@@ -45,25 +44,6 @@ class WarmupCosineLR(LRScheduler):
     def get_lr(self) -> list[float | Tensor]:
         factor = warmup_cosine_factor(self.last_epoch, self.warmup_steps, self.total_steps, self.min_factor)
         return [base_lr * factor for base_lr in self.base_lrs]
-
-
-def check_resumed_one_cycle(trainer: L.Trainer, path: str | None) -> None:
-    """Before a fit resumed from `path` writes anything: its restored OneCycleLR must cover the run.
-
-    Runs once the optimizers are built (for each schedule's interval) and before the checkpoint restores them.
-    `path` is the run's --ckpt_path: a finder that ran first (BatchSizeFinder) leaves its own in trainer.ckpt_path.
-    """
-    if not path or path in SPECIAL_CKPT_PATHS or math.isinf(trainer.estimated_stepping_batches):
-        return
-    saved = read_checkpoint(path).get("lr_schedulers", [])
-    for config, state in zip(trainer.lr_scheduler_configs, saved, strict=False):
-        needed = trainer.estimated_stepping_batches if config.interval == "step" else trainer.max_epochs
-        if isinstance(config.scheduler, OneCycleLR) and needed is not None and needed > state["total_steps"]:
-            raise UserError(
-                f"the checkpoint's OneCycleLR was built for {state['total_steps']} {config.interval}s but this "
-                f"run takes {needed:.0f} (trainer.max_epochs raised for the resume?); a one-cycle schedule cannot be "
-                "stretched: resume with the run's original max_epochs, or start a new run"
-            )
 
 
 def check_schedule_covers_run(trainer: L.Trainer) -> None:

@@ -7,8 +7,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback
 
 from blueprint.errors import UserError
 
@@ -158,3 +160,24 @@ def load_weights_only(source: str | os.PathLike | IO[bytes], label: str) -> dict
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"{label} is not a Lightning checkpoint (no state_dict); pass a .ckpt from `fit`")
     return checkpoint
+
+
+class AtomicCheckpoints(Callback):
+    """Installs AtomicCheckpointIO (writing in the background) unless a custom CheckpointIO is configured.
+
+    The disk write and fsync of a checkpoint (~6 ms for 3 MB here, far more on network filesystems) then overlap
+    with training; Lightning's teardown at the end of fit waits for them and reports a failed write. With several
+    processes the writes stay synchronous: other ranks may read a checkpoint right after the save's barrier
+    (testing the best checkpoint after fit does, on every rank).
+    """
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO(background=trainer.world_size == 1)
+
+
+def wait_for_checkpoints(trainer: L.Trainer) -> None:
+    """Block until queued checkpoint writes are on disk (before exiting on a signal, for instance)."""
+    wait = getattr(trainer.strategy.checkpoint_io, "wait", None)
+    if callable(wait):
+        wait()

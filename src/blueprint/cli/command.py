@@ -1,0 +1,146 @@
+"""The `blueprint` command: LightningCLI with fit/validate/test/predict, shared defaults and one-line errors."""
+
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+
+from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
+from blueprint.cli.parser import OneLineErrorParser, root_message
+from blueprint.cli.preflight import check_before_run, prepare_config
+from blueprint.cli.save_config import SaveConfigToRun
+from blueprint.cli.upstream_workarounds import remember_no_gpu
+from blueprint.errors import TrainingStopped, UserError
+
+# Trainer, logger, checkpoint and progress-bar settings every experiment shares; loaded before any -c file
+DEFAULTS = Path(__file__).resolve().parents[3] / "configs" / "defaults.yaml"
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+PROGRESS_REFRESH_STEPS = 20  # redrawing the bar every step can double a small model's epoch
+NO_GPU = "No supported gpu backend found"  # Lightning's whole message for --trainer.accelerator gpu without one
+
+
+class BlueprintCLI(LightningCLI):
+    """LightningCLI plus `--test_after_fit`, a `checkpoint` section, and checks before anything is written."""
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        kwargs.setdefault("allow_abbrev", False)  # a typo must fail, not set some other option
+        return super().init_parser(**kwargs)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=True,
+            help="After fit, evaluate the best checkpoint on the test split (fit subcommand only).",
+        )
+        # Lightning's "forced callback": every run keeps best and last checkpoints; configs set what to monitor
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Before Lightning reads hparams from `--ckpt_path`: resolve `last`, refuse unsafe or foreign checkpoints."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            prepare_config(self.config[subcommand], subcommand, self.save_config_kwargs)
+
+    def instantiate_classes(self) -> None:
+        """Errors raised while building model/data/trainer from config surface as one clean line."""
+        try:
+            super().instantiate_classes()
+        except ValueError as err:
+            raise UserError(root_message(err)) from err
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """Every run gets the fault-tolerance callbacks, and a progress bar that redraws every 20 steps."""
+        config = self.config_init[self.subcommand]["trainer"] if self.subcommand else self.config_init["trainer"]
+        configured = list(config.get("callbacks") or [])
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
+            configured.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS))
+        trainer = super().instantiate_trainer(callbacks=[*configured, *fault_tolerance_callbacks()], **kwargs)
+        if config.get("fast_dev_run"):  # Lightning 2.6 still writes last.ckpt when a dry run ends
+            for callback in trainer.checkpoint_callbacks:
+                if isinstance(callback, ModelCheckpoint):
+                    callback.save_last = False
+        return trainer
+
+    def _check_compatible(self) -> None:
+        """Data/model mismatches fail before the trainer writes anything under logs/."""
+        check = getattr(self.model, "check_compatible", None)
+        if check is not None:
+            check(self.datamodule)
+        check_before_run(self.config[self.subcommand], self.model, self.datamodule)
+
+    before_fit = before_validate = before_test = before_predict = _check_compatible
+
+    def after_fit(self) -> None:
+        """Report test metrics of the best checkpoint right after training, as `blueprint test` would."""
+        if not self.config.fit.get("test_after_fit", False) or self.trainer.interrupted:
+            return
+        callback = self.trainer.checkpoint_callback
+        best = getattr(callback, "best_model_path", "") if callback is not None else ""
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True)
+
+
+class HideLoggerTip(logging.Filter):
+    """Lightning 2.6 advertises a cloud logger at every Trainer start; a template's output should be the run's."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡 Tip" not in record.getMessage()
+
+
+def silence_upstream_noise() -> None:
+    """Each default run printed a wall of upstream notices before its first epoch; hide exactly those."""
+    # Remove when Lightning stops using torch's deprecated LeafSpec (Lightning 2.6.6 with torch >= 2.10)
+    warnings.filterwarnings(
+        "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
+    )
+    # log_graph traces the net with torch.jit.trace, which torch 2.10+ flags as deprecated on every call
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace(_method)?` is deprecated", category=FutureWarning)
+    tip_logger = logging.getLogger("lightning.pytorch.trainer.connectors.logger_connector.logger_connector")
+    if not any(isinstance(f, HideLoggerTip) for f in tip_logger.filters):
+        tip_logger.addFilter(HideLoggerTip())
+
+
+def cli_main(args: ArgsType = None, run: bool = True) -> BlueprintCLI:
+    """Entry point used by the console script and by tests (pass `args` to drive it in-process)."""
+    remember_no_gpu()
+    silence_upstream_noise()
+    defaults = {"default_config_files": [str(DEFAULTS)]}
+    try:
+        return BlueprintCLI(
+            LightningModule,
+            LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            auto_configure_optimizers=False,
+            parser_class=OneLineErrorParser,
+            parser_kwargs={name: defaults for name in SUBCOMMANDS} if run else defaults,
+            save_config_callback=SaveConfigToRun,
+            args=args,
+            run=run,
+        )
+    except (UserError, MisconfigurationException) as err:
+        hint = "; this machine has no GPU: use --trainer.accelerator auto (or cpu)" if NO_GPU in str(err) else ""
+        print(f"error: {err}{hint}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except TrainingStopped as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def main() -> None:
+    """Console script `blueprint`; class_path can also name modules under the working directory (e.g. examples/)."""
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # appended, as a fallback: it never shadows installed packages
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

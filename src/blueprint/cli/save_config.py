@@ -1,0 +1,34 @@
+"""Each run folder gets the resolved config.yaml, and its loggers the hyperparameters that tell runs apart."""
+
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from blueprint.cli.hparams import comparable_hparams
+from blueprint.cli.preflight import check_resumed_one_cycle
+
+
+class SaveConfigToRun(SaveConfigCallback):
+    """Writes config.yaml into the run folder (a run without a logger has none, so it writes nothing).
+
+    `fit` writes it at fit start, after the checks a resumed run can only make once its optimizers are built: a
+    refused resume adds no config_resume_K.yaml to the run's folder.
+    """
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if trainer.logger is not None and stage != "fit":
+            super().setup(trainer, pl_module, stage)
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        check_resumed_one_cycle(trainer, self.config.get("ckpt_path"))  # `last` is resolved to its file by now
+        if trainer.logger is not None:
+            super().setup(trainer, pl_module, "fit")
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Log model, data, result-changing trainer options and seed; hp_metric is the task's monitored metric."""
+        hparams = comparable_hparams(self.config)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab needs a metric registered with them
+                logger.log_hyperparams(hparams, {"hp_metric": float("nan")})
+            else:
+                logger.log_hyperparams(hparams)
