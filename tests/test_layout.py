@@ -1,4 +1,8 @@
-"""The rooms stay separate as the project grows: nets/ is plain torch, tasks/ never reach into data/."""
+"""The rooms stay separate as the project grows: each imports only the rooms below it, and the root stays small.
+
+Dependencies run one way: errors <- nets <- optim <- tasks; data, checkpointing and callbacks stand beside them;
+cli/ (the command) sits on top and may import every room, while no room imports cli/.
+"""
 
 import ast
 from pathlib import Path
@@ -10,9 +14,21 @@ import blueprint
 PACKAGE_DIR = Path(blueprint.__file__).resolve().parent
 PACKAGE = PACKAGE_DIR.name
 
+ROOMS = ("callbacks", "checkpointing", "cli", "data", "nets", "optim", "tasks")
+
+
+def _rooms(*names: str) -> tuple[str, ...]:
+    return tuple(f"{PACKAGE}.{name}" for name in names)
+
+
 FORBIDDEN = {
-    "nets": ("lightning", "pytorch_lightning", f"{PACKAGE}.tasks", f"{PACKAGE}.data"),
-    "tasks": (f"{PACKAGE}.data",),
+    "nets": ("lightning", "pytorch_lightning", *_rooms("tasks", "data", "optim", "callbacks", "checkpointing", "cli")),
+    "optim": _rooms("tasks", "data", "nets", "callbacks", "checkpointing", "cli"),
+    "tasks": _rooms("data", "callbacks", "checkpointing", "cli"),
+    "data": _rooms("tasks", "nets", "optim", "callbacks", "checkpointing", "cli"),
+    "checkpointing": _rooms("tasks", "data", "nets", "optim", "callbacks", "cli"),
+    "callbacks": _rooms("cli", "data"),
+    "cli": (),
 }
 
 
@@ -44,6 +60,15 @@ def violations(room: str) -> list[str]:
     return bad
 
 
+def test_the_package_root_holds_only_init_and_errors() -> None:
+    assert sorted(p.name for p in PACKAGE_DIR.glob("*.py")) == ["__init__.py", "errors.py"]
+
+
+def test_every_room_has_import_rules() -> None:
+    rooms = sorted(p.name for p in PACKAGE_DIR.iterdir() if (p / "__init__.py").is_file())
+    assert rooms == sorted(FORBIDDEN) == sorted(ROOMS)
+
+
 @pytest.mark.parametrize("room", sorted(FORBIDDEN))
 def test_room_imports_stay_inside_their_boundaries(room: str) -> None:
     assert (PACKAGE_DIR / room).is_dir()
@@ -60,6 +85,9 @@ def test_room_imports_stay_inside_their_boundaries(room: str) -> None:
         ("nets", f"from {PACKAGE} import data\n", f"{PACKAGE}.data"),
         ("tasks", "from .. import data\n", f"{PACKAGE}.data"),
         ("tasks", f"import {PACKAGE}.data.mnist\n", f"{PACKAGE}.data.mnist"),
+        ("optim", f"from {PACKAGE}.tasks import ClassificationTask\n", f"{PACKAGE}.tasks"),
+        ("checkpointing", f"from {PACKAGE}.cli import cli_main\n", f"{PACKAGE}.cli"),
+        ("data", "from ..nets import MLP\n", f"{PACKAGE}.nets"),
     ],
 )
 def test_checker_catches_forbidden_imports(room: str, source: str, caught: str, monkeypatch, tmp_path: Path) -> None:

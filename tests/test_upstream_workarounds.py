@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from blueprint.cli.upstream_workarounds import remember_no_gpu
+from blueprint.cli.upstream_workarounds import ALLOWED_PRIVATE_NAMES, remember_no_gpu
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
@@ -29,3 +29,23 @@ def test_no_gpu_answer_is_cached_and_steps_stop_probing(monkeypatch) -> None:
 def test_machines_with_a_gpu_are_left_alone() -> None:
     assert remember_no_gpu() is False
     assert torch.cuda.device_count() > 0
+
+
+def test_torch_still_has_the_patched_cache() -> None:
+    """remember_no_gpu writes this private torch attribute: a rename must fail here, not slow runs silently."""
+    if torch.backends.cuda.is_built():
+        assert hasattr(torch.cuda, "_cached_device_count")
+
+
+def test_lightning_cli_still_records_the_task_class_in_hparams(tmp_path) -> None:
+    """The checks that refuse another task's checkpoint read this key: a rename must fail here."""
+    from blueprint.cli import cli_main
+
+    cli = cli_main(
+        ["-c", "configs/tabular_mlp_binary.yaml", "--trainer.logger.init_args.save_dir", str(tmp_path)], run=False
+    )
+    assert cli.model.hparams["_class_path"] == "blueprint.tasks.BinaryClassificationTask"
+
+
+def test_every_allowed_private_name_says_why() -> None:
+    assert all(reason.strip() for reason in ALLOWED_PRIVATE_NAMES.values())

@@ -38,7 +38,7 @@ class LRFinder(LearningRateFinder):
         plot_name: str = "lr_find.png",
     ) -> None:
         super().__init__(min_lr, max_lr, num_training_steps, mode, early_stop_threshold, update_attr=False)
-        self._early_exit = stop_after
+        self.stop_after = stop_after
         self.plot_name = plot_name
         self.suggested_lr: float | None = None
         self.plot_path: Path | None = None
@@ -49,6 +49,7 @@ class LRFinder(LearningRateFinder):
         finally:
             if self.optimal_lr is not None and trainer.is_global_zero:
                 self._report(trainer)
+        trainer.should_stop = self.stop_after  # the fit ends before its first epoch (after the sanity check)
 
     def _report(self, trainer: L.Trainer) -> None:
         """The plot goes next to the run's checkpoints and into TensorBoard's IMAGES tab."""
