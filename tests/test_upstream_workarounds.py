@@ -40,9 +40,10 @@ def test_torch_still_has_the_patched_cache() -> None:
 def test_lightning_cli_still_records_the_task_class_in_hparams(tmp_path) -> None:
     """The checks that refuse another task's checkpoint read this key: a rename must fail here."""
     from blueprint.cli import cli_main
+    from tests.conftest import config
 
     cli = cli_main(
-        ["-c", "configs/tabular_mlp_binary.yaml", "--trainer.logger.init_args.save_dir", str(tmp_path)], run=False
+        ["-c", config("tabular_mlp_binary.yaml"), "--trainer.logger.init_args.save_dir", str(tmp_path)], run=False
     )
     assert cli.model.hparams["_class_path"] == "blueprint.tasks.BinaryClassificationTask"
 
