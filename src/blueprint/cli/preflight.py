@@ -1,6 +1,7 @@
 """Checks and resolutions done before a run writes anything: resume target, log dir, checkpoint, optimizer."""
 
 import math
+import os
 from typing import Any
 
 import lightning as L
@@ -22,6 +23,7 @@ from blueprint.errors import UserError
 
 def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, Any]) -> None:
     """Before instantiation: `last` -> the newest run's last.ckpt (logged in the same run folder); refuse bad ones."""
+    expand_path_options(config)
     keep_sync_batchnorm_to_gpus(config.trainer)
     if subcommand == "fit":
         check_writable(config)
@@ -50,6 +52,29 @@ def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, A
         hparams = read_checkpoint(path).get("hyper_parameters", {})
         check_same_model(str(path), hparams, config.get("model"))
         warn_replaced_task_args(str(path), hparams, config.get("model"), subcommand)
+
+
+PATH_KEY_ENDINGS = ("dir", "path", "csv", "file")  # save_dir, dirpath, ckpt_path, data_dir, predict_csv, ...
+
+
+def expand_path_options(config: Any, where: str = "") -> None:
+    """`~` and `${VAR}` in every path option, expanded once here, so the logger and the checkpoints agree.
+
+    TensorBoardLogger expands its save_dir while ModelCheckpoint and `--ckpt_path last` did not, which split one
+    run over two folders. An unset variable is refused rather than left as a literal `${VAR}` folder.
+    """
+    items = config.items() if hasattr(config, "items") else enumerate(config)
+    for key, value in list(items):
+        name = f"{where}.{key}" if where else str(key)
+        if isinstance(value, str) and str(key).endswith(PATH_KEY_ENDINGS) and ("~" in value or "$" in value):
+            expanded = os.path.expanduser(os.path.expandvars(value))
+            if "$" in expanded:
+                raise UserError(
+                    f"{name}={value!r} names an environment variable that is not set; set it, or write the path out"
+                )
+            config[key] = expanded
+        elif hasattr(value, "items") or isinstance(value, list):
+            expand_path_options(value, name)
 
 
 def keep_sync_batchnorm_to_gpus(trainer_config: Any) -> None:
