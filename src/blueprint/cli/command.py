@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgre
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
+from blueprint.cli.config_files import check_config_files
 from blueprint.cli.parser import OneLineErrorParser, root_message
 from blueprint.cli.preflight import check_before_run, prepare_config
 from blueprint.cli.save_config import SaveConfigToRun
@@ -114,6 +115,7 @@ def cli_main(args: ArgsType = None, run: bool = True) -> BlueprintCLI:
     silence_upstream_noise()
     defaults = {"default_config_files": [str(DEFAULTS)]}
     try:
+        check_config_files(args if isinstance(args, list | tuple) else None, [DEFAULTS])
         return BlueprintCLI(
             LightningModule,
             LightningDataModule,

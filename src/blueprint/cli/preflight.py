@@ -26,6 +26,7 @@ def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, A
     expand_path_options(config)
     keep_sync_batchnorm_to_gpus(config.trainer)
     if subcommand == "fit":
+        check_trains_something(config.trainer)
         check_writable(config)
         check_fixed_version_is_new(config)
     if "weights_only" in config and config.weights_only is None:
@@ -75,6 +76,16 @@ def expand_path_options(config: Any, where: str = "") -> None:
             config[key] = expanded
         elif hasattr(value, "items") or isinstance(value, list):
             expand_path_options(value, name)
+
+
+def check_trains_something(trainer_config: Any) -> None:
+    """max_epochs 0 (or max_steps 0) fits nothing, then tests untrained weights and exits 0: refuse it."""
+    for option in ("max_epochs", "max_steps"):
+        if trainer_config.get(option) == 0:
+            raise UserError(
+                f"trainer.{option}=0 trains nothing; set it to 1 or more, or evaluate a checkpoint with "
+                "`blueprint test -c <config> --ckpt_path <file>`"
+            )
 
 
 def keep_sync_batchnorm_to_gpus(trainer_config: Any) -> None:

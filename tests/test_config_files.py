@@ -1,0 +1,48 @@
+"""Config mistakes are one line naming the user's file: broken YAML, a key given twice, a run that trains nothing."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import config, run_cli
+
+
+def error_line(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(*args)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(lines)
+    return lines[-1]
+
+
+def test_malformed_yaml_names_its_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("trainer:\n  max_epochs: [3\n")
+    line = error_line(capsys, "fit", "-c", config("tabular_mlp_binary.yaml"), "-c", str(broken))
+    assert line.startswith(f"error: config file {broken}, line ")
+    assert "<unicode string>" not in line
+
+
+def test_a_key_given_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("trainer:\n  max_epochs: 3\n  max_epochs: 5\n")
+    line = error_line(capsys, "fit", "-c", config("tabular_mlp_binary.yaml"), f"--config={twice}")
+    assert line == (
+        f"error: config file {twice}, line 3, column 3: key 'max_epochs' appears twice (the later value would "
+        "silently win); fix the YAML there"
+    )
+
+
+@pytest.mark.parametrize("option", ["max_epochs", "max_steps"])
+def test_a_fit_that_trains_nothing_is_refused(option: str, tmp_path: Path, capsys) -> None:
+    line = error_line(capsys, "fit", "-c", config("tabular_mlp_binary.yaml"), f"--trainer.{option}", "0")
+    assert line.startswith(f"error: trainer.{option}=0 trains nothing")
+    assert not (tmp_path / "logs").exists()
+
+
+def test_every_shipped_config_loads_strictly() -> None:
+    from blueprint.cli.config_files import check_config_file
+
+    for path in sorted(Path(config(".")).rglob("*.yaml")):
+        check_config_file(str(path))
