@@ -104,7 +104,7 @@ def silence_upstream_noise() -> None:
     )
     # log_graph traces the net with torch.jit.trace, which torch 2.10+ flags as deprecated on every call
     warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace(_method)?` is deprecated", category=FutureWarning)
-    tip_logger = logging.getLogger("lightning.pytorch.trainer.connectors.logger_connector.logger_connector")
+    tip_logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # rank_zero_info writes through it
     if not any(isinstance(f, HideLoggerTip) for f in tip_logger.filters):
         tip_logger.addFilter(HideLoggerTip())
 
