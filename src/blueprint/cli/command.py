@@ -15,7 +15,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
 from blueprint.cli.config_files import check_config_files
 from blueprint.cli.parser import OneLineErrorParser, root_message
-from blueprint.cli.preflight import check_before_run, prepare_config
+from blueprint.cli.preflight import check_before_run, keep_sync_batchnorm_to_gpus, prepare_config
 from blueprint.cli.save_config import SaveConfigToRun
 from blueprint.cli.upstream_workarounds import remember_no_gpu
 from blueprint.errors import TrainingStopped, UserError
@@ -50,6 +50,8 @@ class BlueprintCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         if subcommand:
             prepare_config(self.config[subcommand], subcommand, self.save_config_kwargs)
+        else:  # run=False (scripts and tests build the objects only)
+            keep_sync_batchnorm_to_gpus(self.config.trainer)
 
     def instantiate_classes(self) -> None:
         """Errors raised while building model/data/trainer from config surface as one clean line."""
