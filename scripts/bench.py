@@ -9,6 +9,9 @@ load from other processes hits every variant alike; compare ratios, not absolute
     uv run python scripts/bench.py                                  # all configs, fp32 + bf16-mixed, 1 + 2 threads
     uv run python scripts/bench.py --configs configs/mnist_mlp.yaml --epochs 2 --repeats 3 --threads 2
     uv run python scripts/bench.py --configs configs/moving_mnist_convlstm.yaml:20   # cap that config at 20 batches
+
+A bad argument (zero epochs, an unknown variant, no config that exists, a config the CLI refuses) is one `error:`
+line and exit 2, before anything is timed.
 """
 
 import argparse
@@ -36,7 +39,9 @@ from blueprint.callbacks import SamplesPerSecond
 from blueprint.cli import cli_main
 from blueprint.cli.upstream_workarounds import remember_no_gpu
 from blueprint.data.loader import InMemoryLoader
+from blueprint.errors import UserError
 from blueprint.tasks import ClassificationTask, FramePredictionTask
+from one_line_errors import OneLineParser, cli_refusal_as_user_error, error_line, fail, positive_int
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIGS = ["configs/mnist_mlp.yaml", "configs/mnist_cnn.yaml", "configs/moving_mnist_convlstm.yaml:25"]
@@ -46,6 +51,7 @@ VARIANTS = {
     "c": "blueprint fit (CLI, config as shipped)",
     "d": "Trainer(barebones=True)",
 }
+PRECISIONS = ("32-true", "bf16-mixed")  # the plain loops (a)/(b) autocast to bf16 or not at all: nothing else matches
 
 
 @dataclass
@@ -92,10 +98,13 @@ class Workload:
     """One config's model and data, built once through the CLI; every run starts from copies of the same weights."""
 
     def __init__(self, config: Path, limit_batches: int | None, fit_args: list[str] | None = None) -> None:
-        cli = cli_main(["-c", str(config), "--trainer.logger=false", "--trainer.enable_progress_bar=false"], run=False)
+        with cli_refusal_as_user_error(f"{config}: "):
+            cli = cli_main(
+                ["-c", str(config), "--trainer.logger=false", "--trainer.enable_progress_bar=false"], run=False
+            )
         if not isinstance(cli.model, ClassificationTask | FramePredictionTask):
-            raise SystemExit(
-                f"error: {config}: the plain loops (a)/(b) feed net outputs straight to the loss, which fits "
+            raise UserError(
+                f"{config}: the plain loops (a)/(b) feed net outputs straight to the loss, which fits "
                 f"ClassificationTask and FramePredictionTask configs, not {type(cli.model).__name__}"
             )
         self.config = config
@@ -197,8 +206,9 @@ class Workload:
             try:
                 with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
                     cli = cli_main([*args, *where])
-            except SystemExit as err:
-                raise RuntimeError(f"blueprint fit failed: {captured.getvalue()[-2000:]}") from err
+            except SystemExit as err:  # the CLI printed its reason into `captured`; --fit-args is the likely cause
+                reason = error_line(captured.getvalue()) or captured.getvalue()[-2000:]
+                raise UserError(f"(c) `blueprint fit -c {self.config}` failed: {reason}; check --fit-args") from err
         timer = next(c for c in cli.trainer.callbacks if isinstance(c, SamplesPerSecond))
         return Run.from_timer(timer)
 
@@ -244,40 +254,51 @@ def config_and_cap(spec: str, default_cap: int | None) -> tuple[Path, int | None
     name, _, cap = spec.rpartition(":")
     if not cap.isdigit():
         name, cap = spec, ""
+    if cap and int(cap) < 1:
+        raise UserError(f"--configs {spec}: the batch cap after ':' must be 1 or more, e.g. {name}:20")
     path = Path(name)
     return (path if path.is_absolute() else REPO / path), (int(cap) if cap else default_cap)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Counts must be >= 1 and variants a subset of abcd: zero epochs or repeats would leave nothing to time."""
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--configs", nargs="+", default=DEFAULT_CONFIGS, help="config files, each optionally `:N` to cap its batches"
     )
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is dropped as warm-up")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every variant")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch.set_num_threads values")
-    parser.add_argument("--precision", nargs="+", default=["32-true", "bf16-mixed"], help="Trainer precisions")
+    parser.add_argument("--epochs", type=positive_int, default=3, help="epochs per run; the first is warm-up")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="interleaved repeats of every variant")
+    parser.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2], help="torch.set_num_threads values")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS), help="precisions")
     parser.add_argument("--variants", default="abcd", help="subset of a, b, c, d")
-    parser.add_argument("--limit-batches", type=int, default=None, help="cap batches per epoch (quick checks)")
+    parser.add_argument("--limit-batches", type=positive_int, default=None, help="cap batches per epoch (quick checks)")
     parser.add_argument("--fit-args", nargs="*", default=[], help="extra `blueprint fit` options for (c)")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"), help="Markdown report path")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.variants or set(args.variants) - set(VARIANTS):
+        parser.error(f"--variants {args.variants!r}: use one or more of the letters a, b, c, d, e.g. --variants ab")
+    if Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is a folder; pass a file path, e.g. {Path(args.out) / 'benchmarks.md'}")
+    return args
 
 
-def main(argv: list[str] | None = None) -> Path:
-    args = parse_args(argv)
-    remember_no_gpu()  # as `blueprint fit` does; process-wide, so every variant gets it
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")
+def workloads_of(args: argparse.Namespace) -> dict[Path, Workload]:
+    """Every --configs file that exists, built once; missing ones are skipped, but at least one must be there."""
     caps = dict(config_and_cap(spec, args.limit_batches) for spec in args.configs)
     for missing in [c for c in caps if not c.is_file()]:
         print(f"skipping {missing}: no such config")
-    workloads = {c: Workload(c, cap, args.fit_args) for c, cap in caps.items() if c.is_file()}
+    if not any(c.is_file() for c in caps):
+        raise UserError(
+            f"none of --configs {' '.join(args.configs)} exists; pass config files, e.g. configs/mnist_mlp.yaml"
+        )
+    return {c: Workload(c, cap, args.fit_args) for c, cap in caps.items() if c.is_file()}
+
+
+def measure(workloads: dict[Path, Workload], args: argparse.Namespace) -> tuple[dict, dict[int, dict[str, float]]]:
+    """Every variant of every setting, interleaved (a b c d of every setting, then again); then batch delivery."""
     settings = [(c, p, t) for c in workloads for p in args.precision for t in args.threads]
     results = {(*s, v): Result() for s in settings for v in args.variants}
-    threads_before = torch.get_num_threads()
-    for repeat in range(args.repeats):  # interleave everything: a b c d of every setting, then again
+    for repeat in range(args.repeats):
         for config, precision, threads in settings:
             for variant in args.variants:
                 torch.set_num_threads(threads)  # again before each variant: a run may leave another count behind
@@ -288,14 +309,37 @@ def main(argv: list[str] | None = None) -> Path:
     for threads in args.threads:
         torch.set_num_threads(threads)
         delivery[threads] = loader_delivery(args.repeats)
-    torch.set_num_threads(threads_before)
-    text = render(results, delivery, args, sys.argv[1:] if argv is None else argv)
+    return results, delivery
+
+
+def bench(args: argparse.Namespace, argv: list[str]) -> Path:
+    """Times every variant of every setting and writes the report."""
+    remember_no_gpu()  # as `blueprint fit` does; process-wide, so every variant gets it
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")
+    workloads = workloads_of(args)
+    threads_before = torch.get_num_threads()
+    try:
+        results, delivery = measure(workloads, args)
+    finally:  # after a failed run too: an in-process caller (a test) keeps its thread count
+        torch.set_num_threads(threads_before)
+    text = render(results, delivery, args, argv)
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out}")
     return out
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Bad arguments and refused configs or --fit-args end in one `error:` line and exit 2."""
+    args = parse_args(argv)
+    try:
+        return bench(args, sys.argv[1:] if argv is None else argv)
+    except UserError as err:
+        fail(str(err))
 
 
 if __name__ == "__main__":

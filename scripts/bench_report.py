@@ -119,3 +119,7 @@ def _precision_lines(results: dict, settings: list[tuple]) -> list[str]:
         cells = [_ratio(results.get((*bf16, v)), results.get((*fp32, v))) for v in "bc"]
         lines.append(f"| {fp32[0].stem} | {fp32[2]} | {cells[0]} | {cells[1]} |")
     return lines
+
+
+if __name__ == "__main__":
+    raise SystemExit("error: bench_report.py only renders the report of bench.py; run: uv run python scripts/bench.py")

@@ -5,7 +5,8 @@
 The exported model returns what `blueprint predict` does (class probabilities, or regression values in the target's
 units). The model and data are rebuilt from the run's config.yaml (next to checkpoints/, or --config). Writes model.onnx
 and model.pt2 to --out-dir (default: next to the checkpoint), prints the max absolute difference of each against
-eager PyTorch and exits 1 when one is above --tol.
+eager PyTorch and exits 1 when one is above --tol. A bad argument (a missing, corrupt or foreign checkpoint, a
+config that does not build) is one `error:` line and exit 2.
 """
 
 import argparse
@@ -17,16 +18,41 @@ import numpy as np
 import torch
 import yaml
 
+from blueprint.checkpointing.loading import check_checkpoint_fits, read_checkpoint
 from blueprint.cli import cli_main
+from blueprint.errors import UserError
+from one_line_errors import (
+    OneLineParser,
+    cli_refusal_as_user_error,
+    fail,
+    non_negative_float,
+    positive_int,
+    quiet_lightning_info,
+)
+
+BUILT_FROM = ("model", "data", "seed_everything")  # the run's trainer and subcommand keys do not matter here
 
 
-def build(config: Path):
-    """Model and data from a run's config.yaml; its trainer and subcommand keys (ckpt_path, ...) do not matter here."""
-    values = {k: v for k, v in yaml.safe_load(config.read_text()).items() if k in ("model", "data", "seed_everything")}
+def run_config(path: Path) -> dict:
+    """The keys of a run's config.yaml that rebuild its model and data; anything else there is a UserError."""
+    if not path.is_file():
+        raise UserError(f"config {path} not found; pass the run's config.yaml with --config")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise UserError(f"config {path} is not YAML ({type(err).__name__}); pass the run's config.yaml") from err
+    if not isinstance(values, dict) or "model" not in values:
+        raise UserError(f"config {path} has no `model:` section; pass the run's config.yaml with --config")
+    return {key: value for key, value in values.items() if key in BUILT_FROM}
+
+
+def build(values: dict, config: Path):
+    """Model and data from a run's config values, through the CLI; a config it refuses is a UserError naming it."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as file:
         yaml.safe_dump(values, file)
     try:
-        return cli_main(["-c", file.name, "--trainer.logger=false"], run=False)
+        with cli_refusal_as_user_error(f"config {config}: "):
+            return cli_main(["-c", file.name, "--trainer.logger=false"], run=False)
     finally:
         Path(file.name).unlink()
 
@@ -74,24 +100,37 @@ def export_program(model: torch.nn.Module, batch: torch.Tensor, path: Path) -> t
     return torch.export.load(str(path)).module()
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", type=Path, required=True)
     parser.add_argument("--config", type=Path, help="default: the run's config.yaml next to checkpoints/")
     parser.add_argument("--out-dir", type=Path, help="default: the checkpoint's folder")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--tol", type=float, default=1e-4, help="max abs difference allowed")
+    parser.add_argument("--batch-size", type=positive_int, default=16)
+    parser.add_argument("--tol", type=non_negative_float, default=1e-4, help="max abs difference allowed")
     parser.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo")
-    opts = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    sys.argv = sys.argv[:1]  # LightningCLI gets its args explicitly
-    config = opts.config or opts.ckpt.parent.parent / "config.yaml"
-    if not opts.ckpt.is_file() or not config.is_file():
-        raise SystemExit(f"error: need a checkpoint and its config; not found: {opts.ckpt} / {config} (pass --config)")
-    cli = build(config)
-    cli.model.load_state_dict(torch.load(opts.ckpt, map_location="cpu", weights_only=True)["state_dict"])
-    model = Predictor(cli.model).cpu().eval()
-    batch = real_batch(cli.datamodule, opts.batch_size)
-    out_dir = opts.out_dir or opts.ckpt.parent
+    opts = parser.parse_args(argv)
+    opts.config = opts.config or opts.ckpt.parent.parent / "config.yaml"
+    opts.out_dir = opts.out_dir or opts.ckpt.parent
+    if opts.out_dir.exists() and not opts.out_dir.is_dir():
+        parser.error(f"--out-dir {opts.out_dir} is a file; pass a folder for model.onnx and model.pt2")
+    return opts
+
+
+def load_model(opts: argparse.Namespace) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The predictor with the checkpoint's weights, and a real batch; the checkpoint is read first, safely."""
+    if not opts.ckpt.is_file():
+        raise UserError(f"--ckpt {opts.ckpt} is not a file; pass a .ckpt from a run, e.g. checkpoints/last.ckpt")
+    checkpoint = read_checkpoint(opts.ckpt)  # weights_only=True; corrupt or foreign files are a UserError
+    cli = build(run_config(opts.config), opts.config)
+    check_checkpoint_fits(str(opts.ckpt), checkpoint, cli.model)
+    cli.model.load_state_dict(checkpoint["state_dict"])
+    return Predictor(cli.model).cpu().eval(), real_batch(cli.datamodule, opts.batch_size)
+
+
+def export(opts: argparse.Namespace) -> dict[str, float]:
+    """Writes both exports and returns each one's max abs difference against eager PyTorch."""
+    model, batch = load_model(opts)
+    out_dir = opts.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         expected = model(batch)
@@ -104,9 +143,22 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for name, diff in diffs.items():
         print(f"{name}: max abs difference vs PyTorch on {len(batch)} real inputs = {diff:.3g} (tol {opts.tol:g})")
     print(f"wrote {out_dir / 'model.onnx'} and {out_dir / 'model.pt2'}")
+    return diffs
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Bad arguments end in one `error:` line (exit 2); outputs beyond --tol in one too (exit 1)."""
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    sys.argv = sys.argv[:1]  # LightningCLI gets its args explicitly
+    try:
+        with quiet_lightning_info():
+            diffs = export(opts)
+    except UserError as err:
+        fail(str(err))
     if any(diff > opts.tol for diff in diffs.values()):
-        print("error: exported model disagrees with PyTorch beyond --tol", file=sys.stderr)
-        raise SystemExit(1)
+        fail(
+            f"an export differs from PyTorch by more than --tol {opts.tol:g} (above); raise --tol if it is rounding", 1
+        )
     return diffs
 
 

@@ -3,10 +3,11 @@
 Renames the package directory (src/OLD -> src/NEW_NAME) and rewrites the whole word OLD in every text file of
 the repository (git's tracked and untracked-but-not-ignored files): imports, `class_path`s in configs, tests,
 docs and examples, the console script and project name in pyproject.toml, and the project's own entry in
-uv.lock (so `uv run` works offline right away). OLD is found from the single package under src/.
+uv.lock (so `uv run` works offline right away). OLD is found from the single package under src/. The old
+console script in .venv (which would fail with ModuleNotFoundError) is replaced by one line naming the new command.
+A bad name is one `error:` line and exit 2, and nothing changes.
 """
 
-import argparse
 import importlib.machinery
 import keyword
 import os
@@ -14,6 +15,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+from one_line_errors import OneLineParser
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", "node_modules"}
@@ -116,8 +119,25 @@ def rename(new: str, root: Path = ROOT) -> tuple[str, list[Path], list[Path]]:
     return old, rewritten, moved
 
 
+def retire_old_command(root: Path, old: str, new: str) -> Path | None:
+    """`uv run OLD` would find the old console script and end in a ModuleNotFoundError; make it name NEW instead.
+
+    `uv run` installs NEW without removing OLD's files (`uv sync` does); on Windows the old .exe is just deleted.
+    """
+    if sys.platform == "win32":
+        launcher = root / ".venv" / "Scripts" / f"{old}.exe"
+        launcher.unlink(missing_ok=True)
+        return None
+    script = root / ".venv" / "bin" / old
+    if not script.is_file() or f"from {old}." not in script.read_text(errors="replace"):
+        return None  # no environment yet, or a file that is not the old console script: left alone
+    line = f"error: this project is now called {new}: run `uv run {new} ...` (`uv sync` removes this old {old} command)"
+    script.write_text(f"#!/bin/sh\necho '{line}' >&2\nexit 2\n")
+    return script
+
+
 def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("new_name", help="the new package name: a lowercase Python identifier, e.g. my_project")
     args = parser.parse_args(argv)
     try:
@@ -128,6 +148,9 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     for folder in moved:
         print(f"moved {folder} -> {folder.parent / args.new_name}")
     print(f"rewrote {old!r} -> {args.new_name!r} in {len(rewritten)} files")
+    retired = retire_old_command(root, old, args.new_name)
+    if retired is not None:
+        print(f"{retired.relative_to(root)} now only says to use `uv run {args.new_name}`")
     if any((root / "logs").rglob("*.ckpt")):
         print(
             f"note: checkpoints under {root / 'logs'} name {old}.* classes in their saved config and will not load "

@@ -9,7 +9,9 @@
 `--param KEY=DIST:ARGS` searches KEY (DIST: loguniform:LOW:HIGH, uniform:LOW:HIGH, int:LOW:HIGH, choice:A,B,C);
 `--set KEY=VALUE` fixes KEY in every trial and in the best config; args after `--` go to every trial only (speed
 limits, say). Trials log to <study-dir>/trials/trial_NNN; the HPARAMS tab of <study-dir>/hparams compares them.
-The best trial's full config is written to --out, ready for `blueprint fit -c best.yaml`.
+The best trial's full config is written to --out, ready for `blueprint fit -c best.yaml`. A bad argument (a malformed
+--param, bounds in the wrong order, an unknown key) is one `error:` line and exit 2; a search space the CLI refuses
+stops the sweep at its first trial.
 """
 
 import argparse
@@ -25,13 +27,15 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 from blueprint.cli import cli_main
-from blueprint.errors import TrainingStopped
+from blueprint.errors import TrainingStopped, UserError
+from one_line_errors import OneLineParser, cli_refusal_as_user_error, fail, positive_int, quiet_lightning_info
 
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
+EXAMPLE_PARAM = "model.init_args.optimizer.init_args.lr=loguniform:1e-4:1e-1"
 
 
 class TrialFailed(Exception):
-    """A trial whose options the CLI refused or whose loss diverged: recorded as failed, the sweep goes on."""
+    """A trial whose loss diverged, or a later trial whose sampled values the CLI refused: the sweep goes on."""
 
 
 class OptunaPruning(L.Callback):
@@ -57,12 +61,32 @@ class OptunaPruning(L.Callback):
 
 
 def parse_param(spec: str) -> tuple[str, str, list[str]]:
-    """'key=loguniform:1e-4:1e-1' -> ('key', 'loguniform', ['1e-4', '1e-1'])."""
+    """'key=loguniform:1e-4:1e-1' -> ('key', 'loguniform', ['1e-4', '1e-1']); checked before any trial runs."""
     key, _, rest = spec.partition("=")
     dist, _, args = rest.partition(":")
     if not key or dist not in DISTRIBUTIONS or not args:
-        raise SystemExit(f"error: --param {spec!r}: use KEY=DIST:ARGS with DIST one of {DISTRIBUTIONS}")
-    return key, dist, args.split(",") if dist == "choice" else args.split(":")
+        names = ", ".join(DISTRIBUTIONS)
+        raise UserError(f"--param {spec!r}: use KEY=DIST:ARGS with DIST one of {names}, e.g. {EXAMPLE_PARAM}")
+    if dist == "choice":
+        return key, dist, args.split(",")
+    check_bounds(spec, dist, args.split(":"))
+    return key, dist, args.split(":")
+
+
+def check_bounds(spec: str, dist: str, bounds: list[str]) -> None:
+    """Optuna would raise mid-sweep on bounds it cannot sample: two numbers, LOW <= HIGH, LOW > 0 for loguniform."""
+    number = int if dist == "int" else float
+    try:
+        low, high = (number(bound) for bound in bounds)  # a count other than two is a ValueError too
+    except ValueError:
+        kind = "whole numbers" if dist == "int" else "numbers"
+        raise UserError(f"--param {spec!r}: {dist} takes LOW:HIGH, two {kind}, e.g. {dist}:1:8") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise UserError(f"--param {spec!r}: LOW and HIGH must be finite numbers")
+    if low > high:
+        raise UserError(f"--param {spec!r}: LOW {bounds[0]} is above HIGH {bounds[1]}; swap them")
+    if dist == "loguniform" and low <= 0:
+        raise UserError(f"--param {spec!r}: loguniform samples log(value), so LOW must be > 0, e.g. 1e-5")
 
 
 def suggest(trial: optuna.Trial, key: str, dist: str, args: list[str]) -> Any:
@@ -87,20 +111,32 @@ def run_trial(trial: optuna.Trial, opts: argparse.Namespace, specs: list[tuple[s
         f"--trainer.logger.init_args.version=trial_{trial.number:03d}",
     ]
     try:
-        cli = cli_main([*config_args(opts.config, opts.set, params), *opts.trial_args, *logger], run=False)
+        with cli_refusal_as_user_error():
+            cli = cli_main([*config_args(opts.config, opts.set, params), *opts.trial_args, *logger], run=False)
         pruning = OptunaPruning(trial, cli.model.monitor, cli.model.monitor_mode)
         cli.trainer.callbacks.append(pruning)
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    except SystemExit as err:
-        raise TrialFailed(f"the CLI refused this trial's options {params} (see the error above)") from err
+    except UserError as err:
+        if trial.number == 0:  # the search space itself is wrong: stop here rather than repeat it for every trial
+            raise UserError(f"the first trial {params} was refused, so the sweep stopped: {err}") from None
+        raise trial_failed(trial, f"refused {params}: {err}") from err
     except TrainingStopped as err:
-        raise TrialFailed(str(err)) from err
+        raise trial_failed(trial, str(err)) from err
     if pruning.best is None:
-        raise RuntimeError(f"trial {trial.number} logged no {cli.model.monitor}; does the run validate?")
+        raise UserError(
+            f"trial {trial.number} logged no {cli.model.monitor}, which the sweep compares trials by; "
+            "let trials validate (check limit_val_batches and check_val_every_n_epoch)"
+        )
     trial.set_user_attr("best", pruning.best)
     if pruning.pruned:
         raise optuna.TrialPruned()
     return pruning.best
+
+
+def trial_failed(trial: optuna.Trial, reason: str) -> TrialFailed:
+    """One line per failed trial, instead of Optuna's logged traceback (its logging is set to ERROR)."""
+    print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
+    return TrialFailed(reason)
 
 
 def print_table(study: optuna.Study, monitor: str) -> None:
@@ -135,29 +171,53 @@ def write_best_config(opts: argparse.Namespace, params: dict[str, Any], path: Pa
     path.write_text(header + cli.parser.dump(cli.config, skip_none=False))
 
 
-def main(argv: list[str] | None = None) -> optuna.Study:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Options before `--` are the sweep's; everything after it goes to every trial."""
     trial_args = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("-c", "--config", action="append", required=True, help="experiment config(s), composed")
     parser.add_argument("--param", action="append", default=[], help="KEY=DIST:ARGS to search")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE fixed in every trial")
-    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--trials", type=positive_int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="seed of Optuna's sampler")
     parser.add_argument("--study-dir", type=Path, default=Path("logs/sweep"))
     parser.add_argument("--out", type=Path, default=Path("logs/sweep/best.yaml"))
     opts = parser.parse_args(argv)
     opts.trial_args = trial_args
-    sys.argv = sys.argv[:1]  # LightningCLI gets its args explicitly; it warns when sys.argv holds others
+    return opts
+
+
+def search_space(opts: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
+    """The parsed --param specs; a malformed, duplicated or missing one is a UserError before any trial runs."""
     specs = [parse_param(p) for p in opts.param]
     if not specs:
-        raise SystemExit("error: give at least one --param KEY=DIST:ARGS to search")
+        raise UserError(f"give at least one --param KEY=DIST:ARGS to search, e.g. --param {EXAMPLE_PARAM}")
+    keys = [key for key, _, _ in specs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise UserError(f"--param {key} is given {keys.count(key)} times; search each key once")
+    return specs
+
+
+def check_paths(opts: argparse.Namespace) -> None:
+    """Refuse a used --study-dir, or a folder as --out, now rather than after the last trial."""
+    if opts.study_dir.exists() and not opts.study_dir.is_dir():
+        raise UserError(f"--study-dir {opts.study_dir} is a file; pass a new folder")
     if (opts.study_dir / "trials").exists():
-        raise SystemExit(f"error: {opts.study_dir / 'trials'} holds an earlier sweep; pass a new --study-dir")
-    probe = cli_main(config_args(opts.config, opts.set, {}) + trial_args, run=False).model
+        raise UserError(f"{opts.study_dir / 'trials'} holds an earlier sweep; pass a new --study-dir")
+    if opts.out.is_dir():
+        raise UserError(f"--out {opts.out} is a folder; pass a file path, e.g. {opts.out / 'best.yaml'}")
+
+
+def sweep(opts: argparse.Namespace) -> optuna.Study:
+    """Checks every argument, runs the trials, prints the table and writes the best config."""
+    specs = search_space(opts)
+    check_paths(opts)
+    with cli_refusal_as_user_error():
+        probe = cli_main(config_args(opts.config, opts.set, {}) + opts.trial_args, run=False).model
     opts.monitor = probe.monitor
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # its failed-trial warnings carry tracebacks; ours are lines
     opts.study = optuna.create_study(
         direction="maximize" if probe.monitor_mode == "max" else "minimize",
         sampler=optuna.samplers.TPESampler(seed=opts.seed),
@@ -167,11 +227,22 @@ def main(argv: list[str] | None = None) -> optuna.Study:
     print_table(opts.study, opts.monitor)
     log_hparams(opts.study, opts.study_dir, opts.monitor)
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in opts.study.trials):
-        raise SystemExit("error: no trial completed (see the table and the errors above); no best config written")
+        fail("no trial completed (see the table and the lines above); no best config written", code=1)
     write_best_config(opts, opts.study.best_params, opts.out)
     print(f"best {opts.monitor} = {opts.study.best_value:.4f} (trial {opts.study.best_trial.number})")
     print(f"best config: {opts.out}   train it: uv run blueprint fit -c {opts.out}")
     return opts.study
+
+
+def main(argv: list[str] | None = None) -> optuna.Study:
+    """Bad arguments end in one `error:` line and exit 2, whether argparse, the checks here or the CLI finds them."""
+    opts = parse_args(list(sys.argv[1:] if argv is None else argv))
+    sys.argv = sys.argv[:1]  # LightningCLI gets its args explicitly; it warns when sys.argv holds others
+    try:
+        with quiet_lightning_info():
+            return sweep(opts)
+    except UserError as err:
+        fail(str(err))
 
 
 if __name__ == "__main__":

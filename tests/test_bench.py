@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from blueprint.errors import UserError
 from tests.conftest import CONFIGS, REPO
 
 
@@ -69,7 +70,7 @@ def test_moving_mnist_plain_loops_use_drawn_and_project_batches(monkeypatch: pyt
 def test_bench_refuses_tasks_its_plain_loops_cannot_train(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(REPO / "scripts"))
     bench = importlib.import_module("bench")
-    with pytest.raises(SystemExit, match="ClassificationTask and FramePredictionTask"):
+    with pytest.raises(UserError, match="ClassificationTask and FramePredictionTask"):
         bench.Workload(CONFIGS / "tabular_mlp_regression.yaml", None)
 
 

@@ -1,6 +1,5 @@
 """scripts/rename.py turns a copy of the repository into another package whose own tests and `uv run` still pass."""
 
-import importlib.util
 import os
 import re
 import shutil
@@ -11,14 +10,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.scripts import load_script
 
-spec = importlib.util.spec_from_file_location("rename_script", REPO / "scripts" / "rename.py")
-assert spec is not None and spec.loader is not None
-rename_script = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rename_script)
+rename_script = load_script("rename")
 
 OLD = rename_script.current_name(REPO)
 NEW = "my_fork" if OLD != "my_fork" else "my_fork2"
+# What the old console script says after the rename (it would otherwise end in a ModuleNotFoundError traceback)
+OLD_COMMAND_SAYS = (
+    f"error: this project is now called {NEW}: run `uv run {NEW} ...` (`uv sync` removes this old {OLD} command)"
+)
 # Fast tests that import the renamed package and resolve the configs' class_paths through the renamed CLI.
 COPY_TESTS = ["tests/test_layout.py", "tests/test_bad_input.py::test_bad_input_does_not_touch_earlier_runs"]
 
@@ -73,11 +74,28 @@ def test_rename_warns_that_earlier_checkpoints_name_the_old_package(tmp_path: Pa
     assert f"name {OLD}.* classes" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the old command is a shell script on POSIX only")
+def test_rename_turns_the_old_console_script_into_one_line_naming_the_new_command(tmp_path: Path, capsys) -> None:
+    copy = copy_repository(tmp_path / "repo")
+    old_command = copy / ".venv" / "bin" / OLD
+    old_command.parent.mkdir(parents=True)
+    old_command.write_text(f"#!/usr/bin/python\nfrom {OLD}.cli import main\nmain()\n")  # as uv installs it
+    old_command.chmod(0o755)
+    assert rename_script.main([NEW], root=copy) == 0
+    assert f"{OLD} now only says to use `uv run {NEW}`" in capsys.readouterr().out
+    done = subprocess.run([str(old_command), "fit"], capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [OLD_COMMAND_SAYS]
+
+
 @pytest.mark.skipif(shutil.which("uv") is None, reason="needs the uv executable on PATH")
 def test_renamed_copy_passes_its_own_tests(tmp_path: Path) -> None:
     copy = copy_repository(tmp_path / "repo")
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
+    # The clone's environment exists before the rename, as for a user who ran `uv run` first (from uv's cache: ~3 s)
+    subprocess.run(["uv", "sync", "--locked", "-q"], cwd=copy, env=env, check=True, timeout=600)
     assert rename_script.main([NEW], root=copy) == 0
-    assert (copy / "src" / NEW / "cli.py").is_file() and not (copy / "src" / OLD).exists()
+    assert (copy / "src" / NEW / "__init__.py").is_file() and not (copy / "src" / OLD).exists()
     files = rename_script.project_files(copy)
     leftovers = [str(p) for p in files if re.search(rf"\b{OLD}\b", p.read_text(errors="replace"))]
     assert leftovers == []
@@ -85,7 +103,10 @@ def test_renamed_copy_passes_its_own_tests(tmp_path: Path) -> None:
     assert f'name = "{NEW}"' in pyproject and f'{NEW} = "{NEW}.cli:main"' in pyproject
     assert f'name = "{NEW.replace("_", "-")}"' in (copy / "uv.lock").read_text()
 
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
+    if sys.platform != "win32":  # `uv run` keeps the old console script (`uv sync` removes it): it names the new one
+        old = ["uv", "run", "-q", "--locked", OLD, "fit"]
+        done = subprocess.run(old, cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 2 and done.stderr.splitlines() == [OLD_COMMAND_SAYS]
     # --locked: uv.lock must already match the renamed pyproject.toml (no re-resolution, works offline).
     command = ["uv", "run", "--locked", "pytest", "-q", "-x", "-p", "no:logging", "-p", "no:cacheprovider", *COPY_TESTS]
     result = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=600)

@@ -13,6 +13,8 @@ def run_script(tmp_path: Path, srun_exit: int, restarts: int) -> tuple[int, str,
     """Returns the script's exit code, the arguments srun got and what scontrol was asked."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
+    (tmp_path / "configs").mkdir(exist_ok=True)
+    (tmp_path / "configs" / "mnist_cnn.yaml").write_text("")  # the script checks that its config exists
     (bin_dir / "srun").write_text(f'#!/bin/bash\necho "$@" > "{tmp_path}/srun.txt"\nexit {srun_exit}\n')
     (bin_dir / "scontrol").write_text(f'#!/bin/bash\necho "$@" > "{tmp_path}/scontrol.txt"\n')
     for tool in ("srun", "scontrol"):

@@ -69,19 +69,33 @@ def sweep_args(tmp_path: Path, *params: str, trials: int = 2) -> list[str]:
 
 
 def test_diverging_trials_fail_alone_and_a_sweep_with_none_completed_says_so(tmp_path: Path, capsys) -> None:
+    """Divergence depends on the sampled values, so every trial runs; each failure is one line, no traceback."""
     sgd = f"--set={OPT}.class_path=torch.optim.SGD"
     huge_lr = f"--param={OPT}.init_args.lr=choice:1e30"
     no_norm = "--set=model.init_args.net.init_args.batch_norm=false"
-    with pytest.raises(SystemExit, match="no trial completed"):
+    with pytest.raises(SystemExit) as exit_info:
         load_script("sweep").main(sweep_args(tmp_path, sgd, huge_lr, no_norm, "--set=model.init_args.scheduler=null"))
-    table = capsys.readouterr().out
-    assert table.count("fail") == 2 and not (tmp_path / "best.yaml").exists()
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 1 and captured.out.count("fail") == 2 and not (tmp_path / "best.yaml").exists()
+    assert "Traceback" not in captured.err and captured.err.count("failed: ") == 2
+    assert captured.err.splitlines()[-1].startswith("error: no trial completed")
 
 
-def test_choice_values_reach_the_cli_as_yaml_and_a_used_study_dir_is_refused(tmp_path: Path) -> None:
+def test_a_later_trial_the_cli_refuses_fails_alone(tmp_path: Path, capsys) -> None:
+    """Only the first trial's refusal stops the sweep; a later one drew a bad value from a space with good ones too."""
+    study = load_script("sweep").main(
+        sweep_args(tmp_path, "--param=model.init_args.net.init_args.dropout=choice:2,0.1")
+    )
+    assert [(t.state.name, t.params["model.init_args.net.init_args.dropout"]) for t in study.trials][1] == ("FAIL", 2)
+    err = capsys.readouterr().err
+    assert "trial 1 failed: refused" in err and "dropout must be in [0, 1)" in err and "Traceback" not in err
+
+
+def test_choice_values_reach_the_cli_as_yaml_and_a_used_study_dir_is_refused(tmp_path: Path, capsys) -> None:
     args = sweep_args(tmp_path, "--param=trainer.gradient_clip_val=choice:null,0.5")
     study = load_script("sweep").main(args)
     assert {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED"}
     assert {t.params["trainer.gradient_clip_val"] for t in study.trials} <= {None, 0.5}
-    with pytest.raises(SystemExit, match="earlier sweep"):
+    with pytest.raises(SystemExit) as exit_info:
         load_script("sweep").main(args)
+    assert exit_info.value.code == 2 and "holds an earlier sweep" in capsys.readouterr().err

@@ -1,0 +1,92 @@
+"""Shared by the scripts here: a bad argument gets one `error:` line on stderr and exit 2, as `blueprint` answers.
+
+Not a script itself; each script imports it from this folder (Python puts a script's own folder on sys.path).
+"""
+
+import argparse
+import contextlib
+import io
+import logging
+import math
+import sys
+from collections.abc import Iterator
+from typing import NoReturn
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """The one line a user sees for a mistake they can fix; `message` names the value and the fix."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints the whole usage, then `prog: error: ...`; the mistake alone on one line is easier to read."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{' '.join(message.split())} (options: {self.prog} --help)")
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts and sizes, where 0 would silently do nothing or crash later."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1; give 1 or more")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type for tolerances: a negative or NaN bound could never be met."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0; give e.g. 1e-4")
+    return value
+
+
+def error_line(output: str) -> str | None:
+    """The last `error: ...` line `blueprint` printed (without the prefix), if any."""
+    lines = [line.removeprefix("error: ") for line in output.splitlines() if line.startswith("error: ")]
+    return lines[-1] if lines else None
+
+
+@contextlib.contextmanager
+def cli_refusal_as_user_error(prefix: str = "") -> Iterator[None]:
+    """cli_main prints its `error:` line and a --help tip that names this script, not the CLI; keep just the line.
+
+    Around cli_main(..., run=False): its refusal becomes a UserError (prefixed), which the script's main prints once.
+    """
+    from blueprint.errors import UserError  # not at the top: rename.py uses this module and needs only the stdlib
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    except SystemExit:
+        line = error_line(captured.getvalue())
+        if line is None:
+            sys.stderr.write(captured.getvalue())
+            raise
+        raise UserError(prefix + line) from None
+    except BaseException:
+        sys.stderr.write(captured.getvalue())
+        raise
+    sys.stderr.write(captured.getvalue())  # warnings of a config that was accepted still reach the user
+
+
+@contextlib.contextmanager
+def quiet_lightning_info() -> Iterator[None]:
+    """Lightning's INFO lines on stderr (GPU available, seed set, a tip) would surround the one error line."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
