@@ -55,7 +55,7 @@ def digit_pools(digit_size: int, val_digits: int, test_digits: int, seed: int) -
     images = torch.from_numpy(features.astype(np.float32) / 255.0).view(-1, 1, 28, 28)
     if digit_size != 28:
         images = F.interpolate(images, size=(digit_size, digit_size), mode="bilinear", antialias=True).clamp(0, 1)
-    parts = stratified_split(labels, {"test": test_digits, "val": val_digits}, seed, option="data.{}_digits")
+    parts = stratified_split(labels, {"test": test_digits, "val": val_digits}, seed, option="data.{name}_digits={size}")
     return {name: images[torch.from_numpy(idx)].squeeze(1) for name, idx in parts.items()}
 
 

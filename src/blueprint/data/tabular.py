@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from blueprint.data.base import InMemoryDataModule, Split
+from blueprint.data.quoting import quoted_list
 from blueprint.data.splits import stratified_split
 from blueprint.data.table_io import BUILTIN_TABLES, Table, TaskKind, infer_task, load_builtin, read_csv, to_table
 from blueprint.errors import UserError
@@ -60,17 +61,21 @@ class TabularDataModule(InMemoryDataModule):
             task: TaskKind | Literal["auto"]
             if self.source is not None:
                 frame, target, task = load_builtin(self.source)
-                origin = f"scikit-learn table {self.source!r}"
             else:
                 assert self.csv is not None and self.target is not None  # __init__ requires both without a source
                 frame, target = read_csv(self.csv), self.target
-                origin = f"CSV file {self.csv!r}"
                 task = self.task
                 if task == "auto" and target in frame.columns:
                     task = infer_task(frame[target])
             self.task = task if self.task == "auto" else self.task
-            self._table = to_table(frame, origin, target, self.features, self.task, classes=self._training_classes)
+            self._table = to_table(
+                frame, self.origin(), target, self.features, self.task, classes=self._training_classes
+            )
         return self._table
+
+    def origin(self) -> str:
+        """Where the training table comes from, as errors name it."""
+        return f"CSV file {self.csv!r}" if self.csv is not None else f"scikit-learn table {self.source!r}"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -96,18 +101,22 @@ class TabularDataModule(InMemoryDataModule):
         sizes = {"test": round(n * self.test_fraction), "val": round(n * self.val_fraction)}
         if min(sizes.values()) < 1 or sum(sizes.values()) >= n:
             raise UserError(
-                f"{self.csv or self.source}: {n} rows are too few to split with data.val_fraction={self.val_fraction} "
+                f"{self.origin()}: {n} rows are too few to split with data.val_fraction={self.val_fraction} "
                 f"and data.test_fraction={self.test_fraction} (val and test need a row each, train the rest); "
                 "use more rows or larger fractions"
             )
-        is_class = table.classes is not None
         assert table.target is not None  # the training table always has its target column (target_required)
         try:
-            return stratified_split(table.target, sizes, self.seed, stratify=is_class)
-        except ValueError as err:
-            if isinstance(err, UserError):
-                raise
-            raise UserError(f"{self.csv or self.source}: cannot split {n} rows stratified by class ({err})") from None
+            return stratified_split(
+                table.target,
+                sizes,
+                self.seed,
+                stratify=table.classes is not None,
+                option="data.{name}_fraction ({size} rows)",
+                class_names=table.classes,
+            )
+        except UserError as err:
+            raise UserError(f"{self.origin()}: {err}") from None
 
     def load_splits(self) -> dict[str, Split]:
         table = self.table()
@@ -168,7 +177,8 @@ class TabularDataModule(InMemoryDataModule):
         names = state_dict.get("feature_names")
         if names is not None and names != self.table().feature_names:
             raise UserError(
-                f"the checkpoint was trained on feature columns {names} but the data has {self.table().feature_names}"
+                f"the checkpoint was trained on feature columns {quoted_list(names)} but the data has "
+                f"{quoted_list(self.table().feature_names)}"
             )
         if state_dict.get("scaler") is not None:
             self.scaler = state_dict["scaler"]
