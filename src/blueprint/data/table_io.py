@@ -1,5 +1,6 @@
 """Read a table (a scikit-learn bundled one or a user's CSV) and validate it, naming the file and column on error."""
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,15 @@ def read_csv(path: str) -> pd.DataFrame:
             "column its own name, or drop the copies"
         )
     return frame
+
+
+def file_sha256(path: str) -> str:
+    """The file's content hash, read in chunks: a checkpoint records which rows its split was made from."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def repeated_names(path: str) -> list[str]:
