@@ -4,9 +4,11 @@ from typing import Any, TypedDict
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch import Tensor
 
 from blueprint.data.loader import BatchTransform, InMemoryLoader
+from blueprint.data.quoting import quoted
 from blueprint.errors import UserError
 
 Split = tuple[Tensor, ...]
@@ -24,7 +26,9 @@ class InMemoryDataModule(L.LightningDataModule):
 
     input_shape: tuple[int, ...] = ()
 
-    def __init__(self, batch_size: int = 64, eval_batch_size: int = 512, seed: int = 0) -> None:
+    def __init__(
+        self, batch_size: int = 64, eval_batch_size: int = 512, seed: int = 0, allow_split_change: bool = False
+    ) -> None:
         super().__init__()
         if batch_size < 1:
             raise UserError(f"data.batch_size must be >= 1, got {batch_size}")
@@ -33,6 +37,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.seed = seed
+        self.allow_split_change = allow_split_change
         self.splits: dict[str, Split] = {}
         self._on_device: dict[str, Split] = {}
         self._train_loader: InMemoryLoader | None = None
@@ -134,12 +139,73 @@ class InMemoryDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> InMemoryLoader:
         return InMemoryLoader(self._split("predict" if "predict" in self.splits else "test"), self.eval_batch_size)
 
+    def split_identity(self) -> dict[str, Any]:
+        """What decides which samples are train, val and test, keyed by data option; a resumed fit must keep it."""
+        return {"seed": self.seed}
+
     def state_dict(self) -> dict[str, Any]:
-        """The training stream's position goes into checkpoints, so a resumed run sees the same batches."""
-        return {"train_loader": self._train_loader.state_dict()} if self._train_loader is not None else {}
+        """The split and the training stream's position go into checkpoints, so a resumed run sees the same batches."""
+        state: dict[str, Any] = {"split": self.split_identity()}
+        if self._train_loader is not None:
+            state["train_loader"] = self._train_loader.state_dict()
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Refuse a fit resumed on another split, then continue the training stream where it stopped."""
+        self.check_same_split(state_dict.get("split"))
+        self.restore_train_position(state_dict)
+
+    def restore_train_position(self, state_dict: dict[str, Any]) -> None:
+        """The training stream continues at the checkpoint's epoch and batch."""
         if "train_loader" in state_dict:
             self.train_dataloader().load_state_dict(state_dict["train_loader"])
         elif self._train_loader is not None:  # saved before training began (BatchSizeFinder): back to epoch 0
             self._train_loader.load_state_dict({"epoch": 0, "batches_done": 0})
+
+    def check_same_split(self, saved: dict[str, Any] | None) -> None:
+        """A fit resumed on another split would train on former val/test samples; evaluating on other data is fine.
+
+        Lightning restores the datamodule for validate/test/predict too, so only `fit` is checked; checkpoints from
+        before split identities (None) load as they are.
+        """
+        trainer = self.trainer
+        if saved is None or trainer is None or trainer.state.fn != "fit":
+            return
+        current = self.split_identity()
+        changed = [key for key in saved if key in current and saved[key] != current[key]]
+        if not changed:
+            return
+        what = "; ".join(split_change(key, saved[key], current[key]) for key in changed)
+        if self.allow_split_change:
+            rank_zero_warn(
+                f"the resumed fit uses another data split than its checkpoint ({what}); data.init_args."
+                "allow_split_change is set, so it goes on, but it may now train on former validation or test samples"
+            )
+            return
+        fixes = " and ".join(split_fix(key, saved[key]) for key in changed)
+        raise UserError(
+            f"the checkpoint was trained on another data split ({what}); resuming can train on former validation "
+            f"and test samples: resume with {fixes}, or start a new run without --ckpt_path (or set "
+            "data.init_args.allow_split_change true to accept it)"
+        )
+
+
+def split_change(key: str, saved: Any, current: Any) -> str:
+    """One changed part of a split, by the option behind it: a file by its content hash, a setting by its value."""
+    if key.endswith("_sha256"):
+        option = f"data.init_args.{key.removesuffix('_sha256')}"
+        return f"{option} differs (file {_digest(saved)} then, {_digest(current)} now)"
+    return f"data.init_args.{key} was {quoted(saved)}, now {quoted(current)}"
+
+
+def _digest(sha256: str | None) -> str:
+    """A file by the start of its hash, enough to tell two apart."""
+    return f"sha256 {sha256[:12]}..." if sha256 else "none"
+
+
+def split_fix(key: str, saved: Any) -> str:
+    """How to resume on the checkpoint's split for one changed part of it."""
+    if key.endswith("_sha256"):
+        option = f"data.init_args.{key.removesuffix('_sha256')}"
+        return f"{option}=null" if saved is None else f"the {option} file the run was trained on"
+    return f"data.init_args.{key}={quoted(saved)}"

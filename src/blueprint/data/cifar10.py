@@ -1,6 +1,7 @@
 """CIFAR-10 through torchvision's dataset class, held in memory; random crop + flip per sample at train time only."""
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,8 +60,9 @@ class CIFAR10DataModule(InMemoryDataModule):
         batch_size: int = 128,
         eval_batch_size: int = 1000,
         seed: int = 0,
+        allow_split_change: bool = False,
     ) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
+        super().__init__(batch_size, eval_batch_size, seed, allow_split_change)
         if crop_padding < 0:
             raise UserError(f"data.crop_padding must be >= 0, got {crop_padding}")
         self.data_dir = data_dir
@@ -70,6 +72,10 @@ class CIFAR10DataModule(InMemoryDataModule):
         self.hflip = hflip
         self.normalize = normalize
         self.classes: list[str] | None = None
+
+    def split_identity(self) -> dict[str, Any]:
+        """Val is carved out of CIFAR-10's training set; its test set is fixed."""
+        return super().split_identity() | {"val_size": self.val_size}
 
     def prepare_data(self) -> None:
         if self.download:

@@ -2,7 +2,7 @@
 
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -80,8 +80,9 @@ class MNISTDataModule(InMemoryDataModule):
         batch_size: int = 64,
         eval_batch_size: int = 1000,
         seed: int = 0,
+        allow_split_change: bool = False,
     ) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
+        super().__init__(batch_size, eval_batch_size, seed, allow_split_change)
         if source not in SOURCES:
             raise UserError(f"data.source {source!r} is unknown; choose one of {list(SOURCES)}")
         if dataset not in TORCHVISION_DATASETS:
@@ -95,6 +96,13 @@ class MNISTDataModule(InMemoryDataModule):
         self.val_size = val_size
         self.test_size = test_size
         self.augment_shift = augment_shift
+
+    def split_identity(self) -> dict[str, Any]:
+        """torchvision's test set is fixed; the embedded digits' test split is carved out like val."""
+        identity = super().split_identity() | {"source": self.source, "val_size": self.val_size}
+        if self.source == "embedded":
+            return identity | {"test_size": self.test_size}
+        return identity | {"dataset": self.dataset}
 
     def prepare_data(self) -> None:
         if self.source == "torchvision" and self.download:

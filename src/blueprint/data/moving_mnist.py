@@ -3,6 +3,7 @@
 import functools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,7 +56,7 @@ def digit_pools(digit_size: int, val_digits: int, test_digits: int, seed: int) -
     images = torch.from_numpy(features.astype(np.float32) / 255.0).view(-1, 1, 28, 28)
     if digit_size != 28:
         images = F.interpolate(images, size=(digit_size, digit_size), mode="bilinear", antialias=True).clamp(0, 1)
-    parts = stratified_split(labels, {"test": test_digits, "val": val_digits}, seed, option="data.{}_digits")
+    parts = stratified_split(labels, {"test": test_digits, "val": val_digits}, seed, option="data.{name}_digits={size}")
     return {name: images[torch.from_numpy(idx)].squeeze(1) for name, idx in parts.items()}
 
 
@@ -97,8 +98,9 @@ class MovingMNISTDataModule(InMemoryDataModule):
         batch_size: int = 16,
         eval_batch_size: int = 100,
         seed: int = 0,
+        allow_split_change: bool = False,
     ) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
+        super().__init__(batch_size, eval_batch_size, seed, allow_split_change)
         positive = {"input_frames": input_frames, "target_frames": target_frames, "num_digits": num_digits}
         positive |= {"digit_size": digit_size, "train_sequences": train_sequences}
         positive |= {"val_sequences": val_sequences, "test_sequences": test_sequences}
@@ -115,6 +117,11 @@ class MovingMNISTDataModule(InMemoryDataModule):
         self.test_path, self.val_digits, self.test_digits = test_path, val_digits, test_digits
         self.input_shape = (input_frames, 1, frame_size, frame_size)
         self.pools: dict[str, Tensor] = {}
+
+    def split_identity(self) -> dict[str, Any]:
+        """Training renders from digits held out of val/test (seed, val_digits, test_digits); val is fixed by count."""
+        digits = {"val_digits": self.val_digits, "test_digits": self.test_digits}
+        return super().split_identity() | digits | {"val_sequences": self.sequences["val"]}
 
     @property
     def total_frames(self) -> int:

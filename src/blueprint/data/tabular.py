@@ -6,8 +6,18 @@ import numpy as np
 import torch
 
 from blueprint.data.base import InMemoryDataModule, Split
+from blueprint.data.quoting import quoted_list
 from blueprint.data.splits import stratified_split
-from blueprint.data.table_io import BUILTIN_TABLES, Table, TaskKind, infer_task, load_builtin, read_csv, to_table
+from blueprint.data.table_io import (
+    BUILTIN_TABLES,
+    Table,
+    TaskKind,
+    file_sha256,
+    infer_task,
+    load_builtin,
+    read_csv,
+    to_table,
+)
 from blueprint.errors import UserError
 
 
@@ -32,8 +42,9 @@ class TabularDataModule(InMemoryDataModule):
         batch_size: int = 32,
         eval_batch_size: int = 1024,
         seed: int = 0,
+        allow_split_change: bool = False,
     ) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
+        super().__init__(batch_size, eval_batch_size, seed, allow_split_change)
         if (source is None) == (csv is None):
             raise UserError(f"set exactly one of data.source {list(BUILTIN_TABLES)} or data.csv (got both or neither)")
         if source is not None and source not in BUILTIN_TABLES:
@@ -49,6 +60,7 @@ class TabularDataModule(InMemoryDataModule):
         self.task, self.predict_csv, self.standardize = task, predict_csv, standardize
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self._table: Table | None = None
+        self._csv_sha256: str | None = None  # of the file as read, so an edited file cannot resume on another split
         self._training_classes: list[str] | None = None  # a checkpoint's label order, which later files must use
         self._raw: dict[str, Split] = {}
         self.scaler: dict[str, list[float]] | None = None
@@ -60,17 +72,29 @@ class TabularDataModule(InMemoryDataModule):
             task: TaskKind | Literal["auto"]
             if self.source is not None:
                 frame, target, task = load_builtin(self.source)
-                origin = f"scikit-learn table {self.source!r}"
             else:
                 assert self.csv is not None and self.target is not None  # __init__ requires both without a source
                 frame, target = read_csv(self.csv), self.target
-                origin = f"CSV file {self.csv!r}"
+                self._csv_sha256 = file_sha256(self.csv)
                 task = self.task
                 if task == "auto" and target in frame.columns:
                     task = infer_task(frame[target])
             self.task = task if self.task == "auto" else self.task
-            self._table = to_table(frame, origin, target, self.features, self.task, classes=self._training_classes)
+            self._table = to_table(
+                frame, self.origin(), target, self.features, self.task, classes=self._training_classes
+            )
         return self._table
+
+    def origin(self) -> str:
+        """Where the training table comes from, as errors name it."""
+        return f"CSV file {self.csv!r}" if self.csv is not None else f"scikit-learn table {self.source!r}"
+
+    def split_identity(self) -> dict[str, Any]:
+        """The rows (source, or the CSV's content), the target a class split is stratified by, fractions and seed."""
+        self.table()
+        fractions = {"val_fraction": self.val_fraction, "test_fraction": self.test_fraction}
+        rows = {"source": self.source, "csv_sha256": self._csv_sha256, "target": self.target}
+        return super().split_identity() | fractions | rows
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -96,18 +120,22 @@ class TabularDataModule(InMemoryDataModule):
         sizes = {"test": round(n * self.test_fraction), "val": round(n * self.val_fraction)}
         if min(sizes.values()) < 1 or sum(sizes.values()) >= n:
             raise UserError(
-                f"{self.csv or self.source}: {n} rows are too few to split with data.val_fraction={self.val_fraction} "
+                f"{self.origin()}: {n} rows are too few to split with data.val_fraction={self.val_fraction} "
                 f"and data.test_fraction={self.test_fraction} (val and test need a row each, train the rest); "
                 "use more rows or larger fractions"
             )
-        is_class = table.classes is not None
         assert table.target is not None  # the training table always has its target column (target_required)
         try:
-            return stratified_split(table.target, sizes, self.seed, stratify=is_class)
-        except ValueError as err:
-            if isinstance(err, UserError):
-                raise
-            raise UserError(f"{self.csv or self.source}: cannot split {n} rows stratified by class ({err})") from None
+            return stratified_split(
+                table.target,
+                sizes,
+                self.seed,
+                stratify=table.classes is not None,
+                option="data.{name}_fraction ({size} rows)",
+                class_names=table.classes,
+            )
+        except UserError as err:
+            raise UserError(f"{self.origin()}: {err}") from None
 
     def load_splits(self) -> dict[str, Split]:
         table = self.table()
@@ -160,6 +188,7 @@ class TabularDataModule(InMemoryDataModule):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Use the training run's standardization and label order, whatever this run's file would give."""
+        self.check_same_split(state_dict.get("split"))
         classes = state_dict.get("classes")
         if classes is not None and list(classes) != self.classes:  # re-encode this file's labels in that order
             self._training_classes = list(classes)
@@ -168,11 +197,12 @@ class TabularDataModule(InMemoryDataModule):
         names = state_dict.get("feature_names")
         if names is not None and names != self.table().feature_names:
             raise UserError(
-                f"the checkpoint was trained on feature columns {names} but the data has {self.table().feature_names}"
+                f"the checkpoint was trained on feature columns {quoted_list(names)} but the data has "
+                f"{quoted_list(self.table().feature_names)}"
             )
         if state_dict.get("scaler") is not None:
             self.scaler = state_dict["scaler"]
             self.splits, self._on_device = self._scaled(), {}
             if self._train_loader is not None:  # Lightning may hold it already (BatchSizeFinder restores mid-fit)
                 self._train_loader.tensors = self.build_train_loader().tensors
-        super().load_state_dict(state_dict)
+        self.restore_train_position(state_dict)
