@@ -1,4 +1,5 @@
-"""Every command in the README's Recipes block runs, in order, in-process, with a few fast settings appended."""
+"""Every command in docs/recipes.md's block runs, in order, in-process, with a few fast settings appended; the
+README's short Recipes block quotes commands from it, and names every preset."""
 
 import shlex
 from pathlib import Path
@@ -20,13 +21,18 @@ FAST_TRIAL = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=3", *FAST
 FAST_SCRIPT = {"sweep": ["--trials=2"], "export": ["--exporter=torchscript", "--batch-size=8"]}
 
 
-def recipe_commands() -> list[str]:
-    """The `uv run ...` lines of the first bash block under '## Recipes' (comments and blank lines skipped)."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("## Recipes") :]
+def recipe_commands(path: Path = REPO / "docs" / "recipes.md", heading: str = "# Recipes") -> list[str]:
+    """The `uv run ...` lines of the first bash block under `heading` (comments and blank lines skipped)."""
+    text = path.read_text()
+    section = text[text.index(heading) :]
     block = section[section.index("```bash") + len("```bash") : section.index("```", section.index("```bash") + 7)]
     lines = [line.strip() for line in block.splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
+
+
+def readme_recipe_commands() -> list[str]:
+    """The few commands of the README's own '## Recipes' block."""
+    return recipe_commands(REPO / "README.md", "## Recipes")
 
 
 def _absolute(args: list[str]) -> list[str]:
@@ -51,19 +57,27 @@ def run_recipe(line: str) -> None:
     load_script(name).main([*own, *FAST_SCRIPT.get(name, []), *extra_trial])
 
 
-def test_readme_recipes_all_run() -> None:
+def test_docs_recipes_all_run() -> None:
     commands = recipe_commands()
     assert len(commands) >= 20
     for line in commands:
         try:
             run_recipe(line)
         except (Exception, SystemExit) as err:
-            pytest.fail(f"README recipe failed: {line}\n{type(err).__name__}: {err}")
+            pytest.fail(f"docs/recipes.md recipe failed: {line}\n{type(err).__name__}: {err}")
     assert Path("logs/mnist_mlp/version_0/checkpoints/model.onnx").is_file()  # the export recipe wrote its files
     assert Path("logs/sweep/best.yaml").is_file()
 
 
-def test_every_preset_is_documented_in_the_readme() -> None:
-    readme = (REPO / "README.md").read_text()
-    missing = [p.name for p in (CONFIGS / "presets").glob("*.yaml") if f"configs/presets/{p.name}" not in readme]
-    assert not missing, f"presets without a README line: {missing}"
+def test_readme_recipes_are_tested_ones_from_docs() -> None:
+    """The README shows a few recipes; each is a command of docs/recipes.md, so the test above runs it."""
+    shown, tested = readme_recipe_commands(), recipe_commands()
+    assert len(shown) >= 3
+    assert [line for line in shown if line not in tested] == []
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/recipes.md"])
+def test_every_preset_is_documented(page: str) -> None:
+    text = (REPO / page).read_text()
+    missing = [p.name for p in (CONFIGS / "presets").glob("*.yaml") if f"configs/presets/{p.name}" not in text]
+    assert not missing, f"presets without a line in {page}: {missing}"

@@ -5,39 +5,52 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from blueprint.nets.activations import Activation, make_activation
+from blueprint.nets.init import InitStrategy, initialize
 from blueprint.nets.shapes import check_equal
 
 
 class ResidualBlock(nn.Module):
     """Two 3x3 convolutions whose output is added to the input, so gradients also flow around them."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, activation: Activation = "relu") -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(width, width, 3, padding=1, bias=False),
             nn.BatchNorm2d(width),
-            nn.ReLU(),
+            make_activation(activation),
             nn.Conv2d(width, width, 3, padding=1, bias=False),
             nn.BatchNorm2d(width),
         )
+        self.out = make_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x + self.body(x))
+        return self.out(x + self.body(x))
 
 
 class TinyResNet(nn.Module):
     """Stem convolution, `blocks` residual blocks, global average pooling, then a linear classifier."""
 
     def __init__(
-        self, in_channels: int = 1, image_size: int = 28, out_features: int = 10, width: int = 16, blocks: int = 2
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        out_features: int = 10,
+        width: int = 16,
+        blocks: int = 2,
+        activation: Activation = "relu",
+        init: InitStrategy = "default",
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.image_size = image_size
         self.out_features = out_features  # ClassificationTask reads the number of classes from here
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-        self.blocks = nn.Sequential(*(ResidualBlock(width) for _ in range(blocks)))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), make_activation(activation), nn.MaxPool2d(2)
+        )
+        self.blocks = nn.Sequential(*(ResidualBlock(width, activation) for _ in range(blocks)))
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, out_features))
+        initialize(self, init, activation)  # every Conv and Linear, with the gain that fits the activation
 
     @property
     def input_shape(self) -> tuple[int, ...]:
