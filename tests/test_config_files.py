@@ -46,3 +46,17 @@ def test_every_shipped_config_loads_strictly() -> None:
 
     for path in sorted(Path(config(".")).rglob("*.yaml")):
         check_config_file(str(path))
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["model.init_args.net.init_args.hiden", "model.init_args.optimizer.init_args.lrr", "data.init_args.batchsize"],
+)
+def test_an_unknown_option_is_named_as_the_user_wrote_it(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    line = error_line(capsys, "fit", "-c", config("tabular_mlp_binary.yaml"), f"--{option}", "3")
+    assert line == f"error: {option}: no such option (the options are listed by --help)"
+
+
+def test_a_huge_bad_value_is_not_quoted_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    line = error_line(capsys, "fit", "-c", config("tabular_mlp_binary.yaml"), "--trainer.max_epochs", "x" * 100_000)
+    assert len(line) <= 410 and line.endswith("...")

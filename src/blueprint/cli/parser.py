@@ -1,5 +1,6 @@
 """Parse errors as one line: jsonargparse spreads a bad value over many lines and prints 45 lines of usage first."""
 
+import re
 from typing import Any, NoReturn
 
 from lightning.pytorch.cli import LightningArgumentParser
@@ -9,10 +10,29 @@ class OneLineErrorParser(LightningArgumentParser):
     """A mistake prints one `error:` line and a tip pointing at --help, not the usage."""
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        super().error(" ".join(message.split()), ex)
+        super().error(innermost_reason(" ".join(message.split())), ex)
 
     def print_usage(self, file: Any = None) -> None:
         """Called before an error only: the ~45 lines of options would bury it; a tip points at --help instead."""
+
+
+MAX_ERROR_CHARS = 400  # a huge value quoted whole would bury the message
+
+
+def innermost_reason(message: str) -> str:
+    """'Parser key "model": Does not validate against any of the Union subtypes ... Option 'hiden' is not accepted'
+    -> "model.net (blueprint.nets.MLP): Option 'hiden' is not accepted": the option the user wrote, and why."""
+    if "Union subtypes" in message:
+        keys = re.findall(r'Parser key "([^"]+)"', message)
+        classes = list(re.finditer(r"class_path '([^']+)': ", message))
+        unknown = re.search(r"Option '([^']+)' is not accepted", message)
+        if keys and unknown:
+            option = ".init_args.".join([*keys, unknown.group(1)])
+            return f"{option}: no such option (the options are listed by --help)"
+        if keys and classes:
+            reason = message[classes[-1].end() :].split(" - Expected a <class 'NoneType'>")[0]
+            message = f"{'.'.join(keys)} ({classes[-1].group(1)}): {reason}"
+    return message if len(message) <= MAX_ERROR_CHARS else message[: MAX_ERROR_CHARS - 3] + "..."
 
 
 def root_message(err: Exception) -> str:
