@@ -5,6 +5,7 @@ import signal
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
@@ -98,3 +99,11 @@ class RecordShards(Callback):
         background = getattr(trainer.strategy.checkpoint_io, "background", None)
         record = {"world_size": trainer.world_size, "seen": self.seen, "val": metrics, "background": background}
         Path(self.out_dir, f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
+
+
+def error_line(capsys: pytest.CaptureFixture) -> str:
+    """The run's one `error:` line (and no traceback)."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
+    return lines[0]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import config, run_cli
+from tests.reliability.helpers import error_line
 
 QUIET = ("--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false")
 
@@ -39,14 +40,6 @@ def fit_csv(tmp_path: Path, path: Path, target: str, *extra: str, config_name: s
         *QUIET,
         *extra,
     )
-
-
-def error_line(capsys: pytest.CaptureFixture) -> str:
-    """The run's one `error:` line (and no traceback)."""
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
-    return lines[0]
 
 
 def test_a_duplicated_target_column_is_refused_by_name(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

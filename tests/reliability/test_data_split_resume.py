@@ -10,7 +10,7 @@ import torch
 from blueprint.data import CIFAR10DataModule, MovingMNISTDataModule, TabularDataModule
 from blueprint.errors import UserError
 from tests.conftest import config, run_cli
-from tests.reliability.helpers import snapshot, tiny_args
+from tests.reliability.helpers import error_line, snapshot, tiny_args
 
 QUIET = ("--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false")
 LAST = "logs/tabular_mlp_regression/version_0/checkpoints/last.ckpt"
@@ -28,13 +28,6 @@ def tabular(*extra: str) -> list[str]:
         *QUIET,
         *extra,
     ]
-
-
-def error_line(capsys: pytest.CaptureFixture) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
-    return lines[0]
 
 
 def test_a_resume_with_another_data_seed_is_refused_naming_both_values(
