@@ -85,7 +85,7 @@ def test_add_a_task_regresses_one_number_per_image() -> None:
 
 def test_add_a_task_refuses_a_net_with_several_outputs(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        train_guide_example("add_a_task", "--model.init_args.net.init_args.num_classes=10")
+        train_guide_example("add_a_task", "--model.init_args.net.init_args.out_features=10")
     assert exit_info.value.code == 2
     assert "regression needs 1" in capsys.readouterr().err
 
