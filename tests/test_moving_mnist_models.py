@@ -118,7 +118,7 @@ def test_every_fitting_loss_runs_under_bf16_autocast(device: str) -> None:
     for loss in (torch.nn.MSELoss(), torch.nn.L1Loss(), torch.nn.BCELoss()):
         task = FramePredictionTask(net=net, loss=loss).to(device)
         with torch.autocast(device, dtype=torch.bfloat16):
-            value = task._shared_step((inputs, targets), "train")
+            value, _, _ = task.shared_step((inputs, targets))
         assert value.dtype == torch.float32 and torch.isfinite(value)
 
 

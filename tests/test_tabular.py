@@ -236,7 +236,7 @@ def test_regression_under_bf16_autocast_keeps_float32_targets_and_predictions() 
     inputs, targets = torch.zeros(4, 3), torch.full((4,), 2011.5)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         values = task.predict_values(inputs)
-        loss = task._shared_step((inputs, targets), "val")
+        loss, _, _ = task.shared_step((inputs, targets))
     assert values.dtype == torch.float32 and torch.allclose(values, torch.full((4,), 2011.5), atol=0.05)
     assert float(loss.detach()) < 1e-4  # right up to bf16 rounding of the net output (0.3 -> 0.30078)
 
@@ -248,15 +248,17 @@ def test_regression_under_bf16_autocast_keeps_float32_targets_and_predictions() 
         ("regression", "train/mae", {"val/r2", "test/rmse"}),
     ],
 )
-def test_training_logs_epoch_means_and_evaluation_the_full_metrics(
+def test_training_logs_the_loss_per_step_epoch_means_and_evaluation_the_full_metrics(
     fits: dict, kind: str, train_metric: str, evaluated: set[str]
 ) -> None:
     cli = fits[kind]
     events = EventAccumulator(cli.trainer.logger.log_dir, size_guidance={"scalars": 0}).Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"train/loss", train_metric} | evaluated <= tags
-    assert {tag for tag in tags if tag.startswith("train/")} == {"train/loss", train_metric}
-    assert len(events.Scalars("train/loss")) == cli.trainer.current_epoch  # once per epoch, never per step
+    assert {"train/loss", "train/loss_epoch", train_metric} | evaluated <= tags
+    assert {tag for tag in tags if tag.startswith("train/")} == {"train/loss", "train/loss_epoch", train_metric}
+    assert len(events.Scalars("train/loss_epoch")) == len(events.Scalars(train_metric)) == cli.trainer.current_epoch
+    every, steps = cli.trainer.log_every_n_steps, cli.trainer.global_step  # the loss itself: a point every `every`
+    assert [point.step for point in events.Scalars("train/loss")] == list(range(every - 1, steps, every))
 
 
 def test_a_batch_larger_than_the_training_split_is_refused(capsys) -> None:

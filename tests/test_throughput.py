@@ -1,4 +1,4 @@
-"""SamplesPerSecond logs once per epoch, and tasks log nothing per training step (the cost the benchmark found)."""
+"""SamplesPerSecond logs once per epoch, and tasks make one self.log call per training step (each costs ~0.7 ms)."""
 
 import pytest
 import torch
@@ -18,7 +18,7 @@ def test_batch_size_of_common_batch_layouts() -> None:
     assert batch_size_of("not a batch") == 0
 
 
-def test_samples_per_second_logged_per_epoch_without_per_step_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_samples_per_second_logged_per_epoch_and_only_the_loss_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     original = ClassificationTask.log
 
@@ -44,23 +44,5 @@ def test_samples_per_second_logged_per_epoch_without_per_step_logging(monkeypatc
     assert float(cli.trainer.callback_metrics["train/samples_per_sec"]) > 0
     assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/f1"} <= set(cli.trainer.callback_metrics)
     assert 0.0 <= float(cli.trainer.callback_metrics["train/acc"]) <= 1.0
-    logged_at = {step for step, _ in calls}
-    assert logged_at <= {0, 6, 12}, logged_at  # only at sanity check and epoch ends, never per step
-
-
-def test_hook_name_bookkeeping_skips_module_setattr_and_modules_still_register(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lightning's per-hook `_current_fx_name` writes take the fast path; everything else stays nn.Module's."""
-    task, head = ClassificationTask(net=torch.nn.Linear(4, 3)), torch.nn.Linear(3, 2)
-    seen: list[str] = []
-    original = torch.nn.Module.__setattr__
-
-    def spying_setattr(self, name, value):
-        seen.append(name)
-        original(self, name, value)
-
-    monkeypatch.setattr(torch.nn.Module, "__setattr__", spying_setattr)
-    task._current_fx_name = "training_step"
-    task.extra_head = head
-    assert task._current_fx_name == "training_step"
-    assert seen == ["extra_head"]
-    assert "extra_head" in dict(task.named_children())
+    between_epoch_ends = [name for step, name in calls if step not in {0, 6, 12}]
+    assert between_epoch_ends == ["train/loss"] * 10  # training metrics are logged once, when the epoch ends

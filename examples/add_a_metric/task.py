@@ -4,7 +4,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
 from blueprint.tasks import ClassificationTask
-from blueprint.tasks.base import _default_optimizer
+from blueprint.tasks.base import default_optimizer
 from examples.add_a_metric.metric import ConfidentErrorRate
 
 
@@ -14,7 +14,7 @@ class ClassificationWithConfidentErrors(ClassificationTask):
     def __init__(
         self,
         net: nn.Module,
-        optimizer: OptimizerCallable = _default_optimizer,
+        optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: str = "epoch",
         loss: nn.Module | None = None,
@@ -22,6 +22,5 @@ class ClassificationWithConfidentErrors(ClassificationTask):
         confidence_threshold: float = 0.9,
     ) -> None:
         super().__init__(net, optimizer, scheduler, scheduler_interval, loss, label_smoothing)
-        for stage in ("val", "test"):  # a fresh metric object per stage (training logs only loss and accuracy)
-            stage_metrics = getattr(self, f"{stage}_metrics")
+        for stage_metrics in (self.val_metrics, self.test_metrics):  # a fresh metric object per stage
             stage_metrics.add_metrics({"confident_error": ConfidentErrorRate(confidence_threshold)})
