@@ -20,19 +20,31 @@ PACKAGE_DIR = Path(blueprint.__file__).resolve().parent
 ALLOWED = set(ALLOWED_PRIVATE_NAMES)
 
 
+ATTRIBUTE_FUNCTIONS = ("getattr", "setattr", "hasattr", "delattr")
+KEY_METHODS = ("get", "pop", "setdefault")
+
+
 def private_names_used(source: str) -> set[str]:
-    """Every `_name` (not dunder) read or written as an attribute, imported, or quoted as a whole string."""
+    """Every `_name` (not dunder) used as an attribute, import, getattr() name, dict key or compared string."""
     found = set()
-    tree = ast.parse(source)
-    formatted = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Attribute):
             found.add(node.attr)
         elif isinstance(node, ast.ImportFrom):
             found |= {alias.name for alias in node.names} | set((node.module or "").split("."))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in formatted:
-            found.add(node.value)
-    return {name for name in found if re.fullmatch(r"_[A-Za-z]\w*", name) and not name.endswith("__")}
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ATTRIBUTE_FUNCTIONS:
+            found |= {arg.value for arg in node.args[1:2] if isinstance(arg, ast.Constant)}
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in KEY_METHODS:
+            found |= {arg.value for arg in node.args[:1] if isinstance(arg, ast.Constant)}  # hparams.get("_key")
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            found.add(node.slice.value)
+        elif isinstance(node, ast.Compare):
+            found |= {side.value for side in [node.left, *node.comparators] if isinstance(side, ast.Constant)}
+    return {
+        name
+        for name in found
+        if isinstance(name, str) and re.fullmatch(r"_[A-Za-z]\w*", name) and not name.endswith("__")
+    }
 
 
 def names_defined(source: str) -> set[str]:
@@ -110,6 +122,8 @@ def test_no_class_sets_a_private_attribute_of_its_upstream_base() -> None:
         "from lightning.pytorch.trainer import call\ncall._call_callback_hooks = print\n",
         "from lightning.pytorch.loops.utilities import _is_max_limit_reached\n",
         "def f(trainer):\n    return trainer.strategy._layer_sync\n",
+        "def f(module, name):\n    return name == '_current_fx_name'\n",
+        "def f(loop):\n    return getattr(loop, '_batches_that_stepped')\n",
     ],
 )
 def test_a_new_private_name_fails_the_check(source: str, tmp_path: Path) -> None:
