@@ -18,6 +18,9 @@ from blueprint.errors import TrainingStopped, UserError
 
 BACKGROUND_MAX_BYTES = 1 << 30  # larger checkpoints are written on the training thread, not copied into memory
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+ZIP_START = b"PK\x03\x04"  # torch.save's format since torch 1.6, the only one that can be memory-mapped
+LEGACY_START = torch.serialization.MAGIC_NUMBER.to_bytes(10, "little")  # pickled first by the older format
+UNREADABLE_FIX = "use another checkpoint, e.g. an earlier best-*.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -192,7 +195,7 @@ def _fsync(path: Path) -> None:
 
 def load_weights_only(source: str | os.PathLike | IO[bytes], label: str) -> dict[str, Any]:
     """torch.load with weights_only=True (memory-mapped for files); every failure is one UserError naming `label`."""
-    mmap = not isinstance(source, io.IOBase)
+    mmap = _can_mmap(source, label)
     try:
         checkpoint = torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
@@ -203,12 +206,30 @@ def load_weights_only(source: str | os.PathLike | IO[bytes], label: str) -> dict
                 "re-save it with plain hyperparameters"
             ) from err
         raise UserError(
-            f"{label} is not a readable checkpoint (truncated or corrupt: {first}); "
-            "use another checkpoint, e.g. an earlier best-*.ckpt"
+            f"{label} is not a readable checkpoint (truncated or corrupt: {first}); {UNREADABLE_FIX}"
         ) from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"{label} is not a Lightning checkpoint (no state_dict); pass a .ckpt from `fit`")
     return checkpoint
+
+
+def _can_mmap(source: str | os.PathLike | IO[bytes], label: str) -> bool:
+    """Zip-format files are memory-mapped; legacy-format ones (valid, but not mappable) are read into memory."""
+    if isinstance(source, io.IOBase):
+        return False
+    try:
+        with open(source, "rb") as file:
+            head = file.read(len(LEGACY_START) + 4)
+    except OSError as err:
+        raise UserError(f"{label} cannot be read ({err}); {UNREADABLE_FIX}") from err
+    if head.startswith(ZIP_START):
+        return True
+    if LEGACY_START in head:
+        return False
+    raise UserError(
+        f"{label} is not a readable checkpoint (neither of torch.save's formats: corrupt, or not a checkpoint); "
+        + UNREADABLE_FIX
+    )
 
 
 class AtomicCheckpoints(Callback):
