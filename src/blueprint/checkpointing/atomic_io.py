@@ -215,7 +215,7 @@ def load_weights_only(source: str | os.PathLike | IO[bytes], label: str) -> dict
 
 def _can_mmap(source: str | os.PathLike | IO[bytes], label: str) -> bool:
     """Zip-format files are memory-mapped; legacy-format ones (valid, but not mappable) are read into memory."""
-    if isinstance(source, io.IOBase):
+    if not isinstance(source, str | os.PathLike):
         return False
     try:
         with open(source, "rb") as file:
