@@ -3,6 +3,7 @@
 import errno
 import io
 import os
+import re
 import shutil
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +22,7 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 ZIP_START = b"PK\x03\x04"  # torch.save's format since torch 1.6, the only one that can be memory-mapped
 LEGACY_START = torch.serialization.MAGIC_NUMBER.to_bytes(10, "little")  # pickled first by the older format
 UNREADABLE_FIX = "use another checkpoint, e.g. an earlier best-*.ckpt"
+TEMP_NAME = re.compile(r"\..+\.tmp-(\d+)")  # .last.ckpt.tmp-<pid of the writer>
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -170,7 +172,7 @@ def _is_disk_full(err: BaseException | None) -> bool:
 def _write_and_rename(target: Path, write: Callable[[Path], Any], check: Callable[[Path], None] | None) -> None:
     """The steps of write_atomically; the temp file is gone (renamed or removed) when this returns or raises."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")  # matches TEMP_NAME
     try:
         write(temp)
         _fsync(temp)
@@ -182,6 +184,28 @@ def _write_and_rename(target: Path, write: Callable[[Path], Any], check: Callabl
         temp.unlink(missing_ok=True)
     if not target.is_file() or target.stat().st_size != size:
         raise OSError(f"checkpoint {target} was not written (expected {size} bytes on disk)")
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """A writer killed mid-write leaves its temp file, as large as a checkpoint; remove those of dead writers."""
+    stale = [path for path in folder.glob(".*.tmp-*") if _written_by_a_dead_process(path)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def _written_by_a_dead_process(path: Path) -> bool:
+    """The temp file's writer (its PID, on this machine) no longer runs; a live writer's file is kept."""
+    match = TEMP_NAME.fullmatch(path.name)
+    if match is None or int(match.group(1)) == 0:
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process
+        return False
+    return False
 
 
 def _fsync(path: Path) -> None:
