@@ -12,16 +12,12 @@ import pytest
 from tests.conftest import REPO, config
 
 UV = shutil.which("uv")
-TRAINING = b"Epoch 0:"  # the progress bar names the epoch once every on_train_start hook (signal handlers) has run
+TRAINING = b"Epoch "  # the progress bar names the epoch once every on_train_start hook (signal handlers) has run
 
 
-def start_tabular_fit(root: Path, *extra: str, launcher: tuple[str, ...] = ()) -> subprocess.Popen:
-    """`uv run blueprint fit` (or `launcher fit`) of the breast-cancer MLP, training until stopped; logs under root."""
-    if not launcher and UV is None:
-        pytest.skip("uv is not on PATH")
-    command = launcher or (str(UV), "run", "--project", str(REPO), "blueprint")
-    args = [
-        "fit",
+def tabular_fit_args(root: Path, *extra: str) -> list[str]:
+    """Options of a fit of the breast-cancer MLP (steps of a few ms) that trains until stopped; logs under root."""
+    return [
         "-c",
         config("tabular_mlp_binary.yaml"),
         "--trainer.max_epochs=100000",
@@ -29,9 +25,21 @@ def start_tabular_fit(root: Path, *extra: str, launcher: tuple[str, ...] = ()) -
         f"--trainer.logger.init_args.save_dir={root / 'logs'}",
         *extra,
     ]
+
+
+def start_tabular_fit(root: Path, *extra: str, launcher: tuple[str, ...] = ()) -> subprocess.Popen:
+    """`uv run blueprint fit` (or `launcher fit`) with tabular_fit_args, in a new process group, output piped."""
+    if not launcher and UV is None:
+        pytest.skip("uv is not on PATH")
+    command = launcher or (str(UV), "run", "--project", str(REPO), "blueprint")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}  # tests.* importable
     return subprocess.Popen(
-        [*command, *args], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        [*command, "fit", *tabular_fit_args(root, *extra)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 

@@ -6,9 +6,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.utilities.rank_zero import rank_zero_info
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from blueprint.checkpointing.atomic_io import remove_stale_temp_files
+from blueprint.checkpointing.run_lock import hold_run_lock
 from blueprint.errors import UserError
 
 LAST = "last.ckpt"
@@ -96,6 +97,7 @@ def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
     """Path of the newest run's last.ckpt and its version number (None for a fixed checkpoint dirpath).
 
     Says which run it picked and why, and removes temp files that killed writers left next to the checkpoints.
+    `fit` locks the run folder first (rank 0 of a multi-process run): a second resume of it is refused.
     Raises UserError when there is nothing to resume: `last` never silently starts a fresh run.
     """
     candidates = _last_candidates(config)
@@ -105,6 +107,8 @@ def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
         if not path.is_file():
             reasons.append(f"{path.parent.parent.name} has none" + _cut_off(", its write", removed))
             continue
+        if subcommand == "fit" and getattr(rank_zero_only, "rank", 0) == 0:  # set by Lightning from the env
+            hold_run_lock(path.parent.parent if path.parent.name == "checkpoints" else path.parent)
         reasons += [_cut_off("a later write there", removed)] if removed else []
         rank_zero_info(f"{subcommand}: resuming {path}" + (f" ({'; '.join(reasons)})" if reasons else ""))
         return str(path), version
