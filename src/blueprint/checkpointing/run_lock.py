@@ -30,9 +30,13 @@ def hold_run_lock(run: Path) -> None:
 
 
 def _lock(path: Path, run: Path) -> int | None:
-    """An open descriptor of `path` holding its flock, or None where the filesystem has no flock (with a warning)."""
+    """An open descriptor of `path` holding its flock, or None where the filesystem refuses one (with a warning)."""
     while True:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            _go_on_unlocked(path, err)
+            return None
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
@@ -43,11 +47,16 @@ def _lock(path: Path, run: Path) -> int | None:
                     f"--ckpt_path last: run folder {str(run)!r} is being continued by another process (PID {holder}); "
                     "wait for it to end or stop it, then resume"
                 ) from None
-            warnings.warn(f"cannot lock {path} ({err}): make sure no other process continues this run", stacklevel=3)
+            _go_on_unlocked(path, err)
             return None
         if _is_linked(descriptor, path):
             return descriptor
         os.close(descriptor)  # the holder released and removed it between our open and flock: lock the new file
+
+
+def _go_on_unlocked(path: Path, err: OSError) -> None:
+    """A filesystem without flock (or a read-only folder) must not block resuming: warn instead."""
+    warnings.warn(f"cannot lock {path} ({err}): make sure no other process continues this run", stacklevel=4)
 
 
 def _is_linked(descriptor: int, path: Path) -> bool:
