@@ -42,11 +42,13 @@ def test_last_skips_a_run_whose_first_write_was_cut_off_and_says_why(tmp_path: P
     cut_off.write_bytes(last.read_bytes()[:-1000])
     live = killed / f".best-epoch=00.ckpt.tmp-{os.getpid()}"  # a writer that still runs keeps its file
     live.write_bytes(b"being written")
+    overwrite = last.with_name(f".last.ckpt.tmp-{dead_pid()}")  # the picked run was killed overwriting last.ckpt
+    overwrite.write_bytes(last.read_bytes()[:-1000])
     resumed = run_cli("fit", *tiny_args("--ckpt_path=last", epochs=2))
     assert resumed.trainer.global_step == 10
     expected = (
         f"fit: resuming {last} (newest run with a last.ckpt; version_1 has none, its write was cut off: "
-        f"removed {cut_off.name})"
+        f"removed {cut_off.name}; a later write there was cut off: removed {overwrite.name})"
     )
     assert expected in lightning_info.messages, lightning_info.messages
-    assert not cut_off.exists() and live.exists()
+    assert not cut_off.exists() and not overwrite.exists() and live.exists()

@@ -96,20 +96,21 @@ def _version_number(path: Path) -> int:
 def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
     """Path of the newest run's last.ckpt and its version number (None for a fixed checkpoint dirpath).
 
-    Says which run it picked and why, and removes temp files that killed writers left next to the checkpoints.
-    `fit` locks the run folder first (rank 0 of a multi-process run): a second resume of it is refused.
+    Says which run it picked and why, and removes temp files that killed writers left next to the checkpoints (in
+    the picked run only once `fit` holds its lock, on rank 0: a second resume of a run is refused).
     Raises UserError when there is nothing to resume: `last` never silently starts a fresh run.
     """
     candidates = _last_candidates(config)
     reasons = ["newest run with a last.ckpt"] if len(candidates) > 1 else []
     for path, version in candidates:
-        removed = remove_stale_temp_files(path.parent)
         if not path.is_file():
+            removed = remove_stale_temp_files(path.parent)
             reasons.append(f"{path.parent.parent.name} has none" + _cut_off(", its write", removed))
             continue
         if subcommand == "fit" and getattr(rank_zero_only, "rank", 0) == 0:  # set by Lightning from the env
             hold_run_lock(path.parent.parent if path.parent.name == "checkpoints" else path.parent)
-        reasons += [_cut_off("a later write there", removed)] if removed else []
+            removed = remove_stale_temp_files(path.parent)  # only now: no other resume of this run is writing
+            reasons += [_cut_off("a later write there", removed)] if removed else []
         rank_zero_info(f"{subcommand}: resuming {path}" + (f" ({'; '.join(reasons)})" if reasons else ""))
         return str(path), version
     where = candidates[0][0] if len(candidates) == 1 else run_root(config) / "version_*" / "checkpoints" / LAST
