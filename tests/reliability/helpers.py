@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import lightning as L
@@ -47,15 +48,33 @@ def versions(root: Path) -> list[str]:
 
 
 class SignalAtStep(Callback):
-    """Sends a signal to this process after the given optimizer step, as a scheduler or Ctrl+C would."""
+    """Sends a signal to this process after the given optimizer step, as a scheduler or Ctrl+C would.
 
-    def __init__(self, step: int, signum: int = int(signal.SIGTERM)) -> None:
+    With times=2 it sends it again gap_ms later, as a launcher that forwards the signal (or a second Ctrl+C) does.
+    """
+
+    def __init__(self, step: int, signum: int = int(signal.SIGTERM), times: int = 1, gap_ms: int = 5) -> None:
         self.step = step
         self.signum = signum
+        self.times = times
+        self.gap_s = gap_ms / 1000
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if trainer.global_step == self.step:
-            os.kill(os.getpid(), self.signum)
+            for repeat in range(self.times):
+                if repeat:
+                    time.sleep(self.gap_s)  # the handler runs for each signal, not once for both
+                os.kill(os.getpid(), self.signum)
+
+
+class SlowSteps(Callback):
+    """Makes every training step last at least `ms` milliseconds, like a large model's step."""
+
+    def __init__(self, ms: int) -> None:
+        self.seconds = ms / 1000
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        time.sleep(self.seconds)
 
 
 class PoisonWeightsAtStep(Callback):

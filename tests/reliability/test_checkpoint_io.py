@@ -1,5 +1,6 @@
 """Checkpoints are written to a temp file, verified, then renamed: a failed save never damages the previous file."""
 
+import io
 import os
 import time
 from concurrent import futures
@@ -28,8 +29,8 @@ def test_a_save_that_fails_midway_keeps_the_previous_checkpoint(tmp_path: Path, 
     AtomicCheckpointIO().save_checkpoint(CHECKPOINT, target)
     before = target.read_bytes()
 
-    def crash_midway(obj: object, path: str) -> None:
-        Path(path).write_bytes(b"PK\x03\x04 half a zip")
+    def crash_midway(obj: object, file: io.BufferedWriter) -> None:
+        file.write(b"PK\x03\x04 half a zip")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash_midway)

@@ -4,6 +4,7 @@ import math
 import os
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any
 
@@ -17,6 +18,9 @@ from blueprint.checkpointing.rng_state import RNGStateCheckpoint
 from blueprint.errors import TrainingStopped
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A repeat this soon after the first stop signal is the same request: Ctrl+C reaches both `uv run` and the run
+# (the terminal signals the whole process group), and uv forwards its copy 200 ms later
+REPEAT_WINDOW_S = 1.0
 
 
 def last_checkpoint_path(trainer: L.Trainer) -> str:
@@ -35,11 +39,13 @@ def _any_rank(trainer: L.Trainer, flag: bool) -> bool:
 class StopOnSignal(Callback):
     """On SIGTERM/SIGINT finish the current step, write last.ckpt and exit 128 + signal (143 / 130).
 
-    A second signal stops at once. The checkpoint resumes exactly (`--ckpt_path last`).
+    A second signal more than REPEAT_WINDOW_S after the first stops at once; one sooner is a copy of the first.
+    The checkpoint resumes exactly (`--ckpt_path last`).
     """
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self._received_at = 0.0
         self._previous: dict[int, Any] = {}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -48,9 +54,16 @@ class StopOnSignal(Callback):
             self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None:
+        """First signal: stop at the next step boundary. A later one, not a copy of the first: stop now."""
+        now = time.monotonic()
+        if self.received is None:
+            self.received, self._received_at = signum, now
+        elif now - self._received_at > REPEAT_WINDOW_S:
             raise KeyboardInterrupt
-        self.received = signum
+
+    def _wait_out_repeats(self) -> None:
+        """Exit only once a copy of the signal can no longer arrive: it would turn the clean stop into a traceback."""
+        time.sleep(max(0.0, self._received_at + REPEAT_WINDOW_S - time.monotonic()))
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         epoch_loop = trainer.fit_loop.epoch_loop
@@ -74,6 +87,7 @@ class StopOnSignal(Callback):
             f"{signal.Signals(signum).name} received: saved {path} at step {trainer.global_step}; "
             "continue with --ckpt_path last"
         )
+        self._wait_out_repeats()
         raise SystemExit(128 + signum)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

@@ -6,8 +6,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.utilities.rank_zero import rank_zero_info
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
 
+from blueprint.checkpointing.atomic_io import remove_stale_temp_files
+from blueprint.checkpointing.run_lock import hold_run_lock
 from blueprint.errors import UserError
 
 LAST = "last.ckpt"
@@ -94,30 +96,47 @@ def _version_number(path: Path) -> int:
 def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
     """Path of the newest run's last.ckpt and its version number (None for a fixed checkpoint dirpath).
 
+    Says which run it picked and why, and removes temp files that killed writers left next to the checkpoints (in
+    the picked run only once `fit` holds its lock, on rank 0: a second resume of a run is refused).
     Raises UserError when there is nothing to resume: `last` never silently starts a fresh run.
     """
-    fixed = _checkpoint_dirpath(config)
-    fixed_run = fixed_version_dir(config)
-    candidates: list[tuple[Path, int | None]]
-    if fixed:
-        candidates = [(Path(fixed) / LAST, None)]
-    elif config.trainer.get("logger") is False:  # no run folders: ModelCheckpoint writes <default_root_dir>/checkpoints
-        candidates = [(Path(config.trainer.get("default_root_dir") or ".") / "checkpoints" / LAST, None)]
-    elif fixed_run is not None:
-        candidates = [(fixed_run / "checkpoints" / LAST, None)]
-    else:
-        root = run_root(config)
-        runs = sorted((p for p in root.glob("version_*") if _version_number(p) >= 0), key=_version_number)
-        candidates = [(run / "checkpoints" / LAST, _version_number(run)) for run in reversed(runs)]
+    candidates = _last_candidates(config)
+    reasons = ["newest run with a last.ckpt"] if len(candidates) > 1 else []
     for path, version in candidates:
-        if path.is_file():
-            rank_zero_info(f"{subcommand}: resuming from {path}")
-            return str(path), version
+        if not path.is_file():
+            removed = remove_stale_temp_files(path.parent)
+            reasons.append(f"{path.parent.parent.name} has none" + _cut_off(", its write", removed))
+            continue
+        if subcommand == "fit" and getattr(rank_zero_only, "rank", 0) == 0:  # set by Lightning from the env
+            hold_run_lock(path.parent.parent if path.parent.name == "checkpoints" else path.parent)
+            removed = remove_stale_temp_files(path.parent)  # only now: no other resume of this run is writing
+            reasons += [_cut_off("a later write there", removed)] if removed else []
+        rank_zero_info(f"{subcommand}: resuming {path}" + (f" ({'; '.join(reasons)})" if reasons else ""))
+        return str(path), version
     where = candidates[0][0] if len(candidates) == 1 else run_root(config) / "version_*" / "checkpoints" / LAST
     raise UserError(
         f"--ckpt_path last: no checkpoint found at {where}; start a fresh run without --ckpt_path, "
         "or pass the path of a .ckpt file"
     )
+
+
+def _last_candidates(config: Any) -> list[tuple[Path, int | None]]:
+    """Where `last` may be, newest run first, with each run's version number (None for a fixed folder)."""
+    fixed = _checkpoint_dirpath(config)
+    fixed_run = fixed_version_dir(config)
+    if fixed:
+        return [(Path(fixed) / LAST, None)]
+    if config.trainer.get("logger") is False:  # no run folders: ModelCheckpoint writes <default_root_dir>/checkpoints
+        return [(Path(config.trainer.get("default_root_dir") or ".") / "checkpoints" / LAST, None)]
+    if fixed_run is not None:
+        return [(fixed_run / "checkpoints" / LAST, None)]
+    runs = sorted((p for p in run_root(config).glob("version_*") if _version_number(p) >= 0), key=_version_number)
+    return [(run / "checkpoints" / LAST, _version_number(run)) for run in reversed(runs)]
+
+
+def _cut_off(what: str, removed: list[Path]) -> str:
+    """'<what> was cut off: removed .last.ckpt.tmp-42' tells why a temp file is gone; nothing when none was."""
+    return f"{what} was cut off: removed {', '.join(p.name for p in removed)}" if removed else ""
 
 
 def next_config_name(config: Any, version: int) -> str:

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgre
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
+from blueprint.checkpointing.run_lock import release_run_locks
 from blueprint.cli.config_files import check_config_files
 from blueprint.cli.parser import OneLineErrorParser, root_message
 from blueprint.cli.preflight import check_before_run, keep_sync_batchnorm_to_gpus, prepare_config
@@ -137,6 +138,8 @@ def cli_main(args: ArgsType = None, run: bool = True) -> BlueprintCLI:
     except TrainingStopped as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+    finally:
+        release_run_locks()  # a resumed run's folder is free again when the command ends, in-process calls included
 
 
 def main() -> None:
