@@ -49,7 +49,7 @@ def written_by_this_process(new_files: set[Path]) -> list[Path]:
     return [p for p in new_files if str(os.getpid()) in p.name or p.name in ("config_resume_2.yaml", ".resume.lock")]
 
 
-@pytest.mark.slow  # a fresh `python -m blueprint.cli` process: 30-60 s on a busy 2-core machine, mostly imports
+@pytest.mark.slow  # a fresh `python -m blueprint.cli` process: 25-35 s on a busy 2-core machine, mostly imports
 def test_a_second_resume_of_a_running_run_is_refused_before_it_writes(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -34,7 +34,7 @@ def test_a_second_signal_after_the_first_was_acknowledged_stops_at_once(tmp_path
     assert not (tmp_path / "logs/mnist_mlp/version_0/checkpoints/last.ckpt").exists()
 
 
-@pytest.mark.slow  # a fresh `uv run` process: 40-60 s on a busy 2-core machine, most of it importing torch/lightning
+@pytest.mark.slow  # a fresh `uv run` process: 20-70 s on a busy 2-core machine, most of it importing torch/lightning
 def test_ctrl_c_under_uv_run_saves_last_ckpt_at_the_step_it_stopped(tmp_path: Path) -> None:
     """uv forwards the SIGINT it got from the terminal 200 ms later: a step that lasts longer sees both."""
     run = start_tabular_fit(tmp_path, callback_option("SlowSteps", ms=STEP_MS))
