@@ -37,7 +37,7 @@ class ImageRegressionTask(BaseTask):
         self.train_metrics = metrics.clone(prefix="train/")  # one copy per stage, so their states never mix
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self.train_loss = MeanMetric()  # the epoch mean; train/loss itself is logged per step
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()  # epoch means
 
     def default_loss(self) -> nn.Module:
         return nn.MSELoss()
@@ -66,15 +66,17 @@ class ImageRegressionTask(BaseTask):
 
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss, predictions, targets = self.shared_step(batch)
+        self.val_loss.update(loss, len(targets))
         self.val_metrics.update(predictions, targets)
-        self.log("val/loss", loss, prog_bar=True, batch_size=len(targets), sync_dist=True)  # the epoch's mean
-        self.log_dict(self.val_metrics, prog_bar=True)  # Lightning computes, syncs and resets them at epoch end
+        self.log("val/loss", self.val_loss, prog_bar=True)  # metric objects: Lightning computes, syncs and resets
+        self.log_dict(self.val_metrics, prog_bar=True)  # them when the epoch ends
         return loss
 
     def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss, predictions, targets = self.shared_step(batch)
+        self.test_loss.update(loss, len(targets))
         self.test_metrics.update(predictions, targets)
-        self.log("test/loss", loss, batch_size=len(targets), sync_dist=True)
+        self.log("test/loss", self.test_loss)
         self.log_dict(self.test_metrics)
         return loss
 

@@ -54,7 +54,7 @@ class BinaryClassificationTask(BaseTask):
         )
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self.train_loss = MeanMetric()  # the epoch mean; train/loss itself is logged per step
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()  # epoch means
         self.train_acc = BinaryAccuracy(threshold, validate_args=False)  # F1 and AUROC (which keeps every score) off
 
     def default_loss(self) -> nn.Module:
@@ -101,16 +101,18 @@ class BinaryClassificationTask(BaseTask):
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Logs val/loss, val/acc, val/f1 and val/auroc for the epoch (Lightning computes, syncs and resets them)."""
         loss, probabilities, targets = self.shared_step(batch)
+        self.val_loss.update(loss, len(targets))
         self.val_metrics.update(probabilities, targets)
-        self.log("val/loss", loss, prog_bar=True, batch_size=len(targets), sync_dist=True)
+        self.log("val/loss", self.val_loss, prog_bar=True)
         self.log_dict(self.val_metrics, prog_bar=True)
         return loss
 
     def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Logs test/loss, test/acc, test/f1 and test/auroc for the epoch."""
         loss, probabilities, targets = self.shared_step(batch)
+        self.test_loss.update(loss, len(targets))
         self.test_metrics.update(probabilities, targets)
-        self.log("test/loss", loss, batch_size=len(targets), sync_dist=True)
+        self.log("test/loss", self.test_loss)
         self.log_dict(self.test_metrics)
         return loss
 

@@ -5,7 +5,7 @@ from typing import Any
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
-from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, Metric, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from blueprint.errors import UserError
@@ -14,9 +14,25 @@ from blueprint.tasks.base import BaseTask, default_optimizer
 FITTING_LOSSES = (nn.MSELoss, nn.L1Loss, nn.BCELoss)
 
 
-def mse_per_frame(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+class MSEPerFrame(Metric):
     """Squared error summed over a frame's pixels, averaged over frames: the unit of published Moving MNIST tables."""
-    return (prediction - target).pow(2).sum(dim=(-3, -2, -1)).mean()
+
+    higher_is_better = False
+    squared_error: torch.Tensor  # states added in __init__
+    frames: torch.Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("squared_error", torch.tensor(0.0), dist_reduce_fx="sum")  # sums: exact across processes
+        self.add_state("frames", torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, predictions: torch.Tensor, targets: torch.Tensor) -> None:
+        """Frames are the last three dims (C, H, W); any leading dims (batch, time) count frames."""
+        self.squared_error += (predictions - targets).pow(2).sum()
+        self.frames += targets.shape[:-3].numel()
+
+    def compute(self) -> torch.Tensor:
+        return self.squared_error / self.frames
 
 
 class FramePredictionTask(BaseTask):
@@ -55,12 +71,19 @@ class FramePredictionTask(BaseTask):
                 "mae": MeanAbsoluteError(),
                 "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
                 "psnr": PeakSignalNoiseRatio(data_range=1.0),
+                "mse_per_frame": MSEPerFrame(),
             }
         )
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self.train_loss = MeanMetric()  # the epoch mean; train/loss itself is logged per step
-        self.train_mse_per_frame = MeanMetric()  # SSIM, PSNR and MAE would cost time on every step: val/test only
+        baselines = MetricCollection(  # each updated with its own predictions: no shared compute groups
+            {"baseline_zeros_mse_per_frame": MSEPerFrame(), "baseline_copy_last_mse_per_frame": MSEPerFrame()},
+            compute_groups=False,
+        )
+        self.val_baselines = baselines.clone(prefix="val/")
+        self.test_baselines = baselines.clone(prefix="test/")
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()  # epoch means
+        self.train_mse_per_frame = MSEPerFrame()  # SSIM, PSNR and MAE would cost time on every step: val/test only
 
     def default_loss(self) -> nn.Module:
         return nn.MSELoss()
@@ -94,7 +117,7 @@ class FramePredictionTask(BaseTask):
         loss, predictions, targets = self.shared_step(batch)
         self.log("train/loss", loss, prog_bar=True)
         self.train_loss.update(loss.detach(), len(targets))
-        self.train_mse_per_frame.update(mse_per_frame(predictions, targets), len(targets))
+        self.train_mse_per_frame.update(predictions, targets)
         return loss
 
     def on_train_epoch_end(self) -> None:
@@ -103,26 +126,25 @@ class FramePredictionTask(BaseTask):
         self.log("train/mse_per_frame", self.train_mse_per_frame)
 
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        """Logs val/loss, val/mse_per_frame, mse, mae, ssim, psnr and both baselines for the epoch."""
-        return self.evaluation_step(batch, "val", self.val_metrics)
+        """Logs val/loss (on the bar), val/mse, mae, ssim, psnr, mse_per_frame and both baselines for the epoch."""
+        return self.evaluation_step(batch, "val", self.val_loss, self.val_metrics, self.val_baselines)
 
     def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Logs the test/ counterparts of validation_step's metrics."""
-        return self.evaluation_step(batch, "test", self.test_metrics)
+        return self.evaluation_step(batch, "test", self.test_loss, self.test_metrics, self.test_baselines)
 
-    def evaluation_step(self, batch: Any, stage: str, metrics: MetricCollection) -> torch.Tensor:
-        """The bar shows `<stage>/loss` and `<stage>/mse_per_frame`; TensorBoard gets every metric and baseline."""
+    def evaluation_step(
+        self, batch: Any, stage: str, loss_mean: MeanMetric, metrics: MetricCollection, baselines: MetricCollection
+    ) -> torch.Tensor:
+        """Lightning computes, syncs and resets the logged metric objects when the epoch ends."""
         loss, predictions, targets = self.shared_step(batch)
+        loss_mean.update(loss, len(targets))
         metrics.update(predictions.flatten(0, 1), targets.flatten(0, 1))
-        last_input = batch[0][:, -1:].expand_as(targets)
-        baselines = {
-            f"{stage}/baseline_zeros_mse_per_frame": mse_per_frame(torch.zeros_like(targets), targets),
-            f"{stage}/baseline_copy_last_mse_per_frame": mse_per_frame(last_input, targets),
-        }
-        on_bar = {f"{stage}/loss": loss, f"{stage}/mse_per_frame": mse_per_frame(predictions, targets)}
-        self.log_dict(on_bar, prog_bar=True, batch_size=len(targets), sync_dist=True)
-        self.log_dict(baselines, batch_size=len(targets), sync_dist=True)
+        baselines["baseline_zeros_mse_per_frame"].update(torch.zeros_like(targets), targets)
+        baselines["baseline_copy_last_mse_per_frame"].update(batch[0][:, -1:].expand_as(targets), targets)
+        self.log(f"{stage}/loss", loss_mean, prog_bar=True)
         self.log_dict(metrics)
+        self.log_dict(baselines)
         return loss
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

@@ -57,7 +57,7 @@ class RegressionTask(BaseTask):
         )
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self.train_loss = MeanMetric()  # the epoch mean; train/loss itself is logged per step
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()  # epoch means
         self.train_mae = MeanAbsoluteError()  # RMSE and R2 on val/test only
 
     def default_loss(self) -> nn.Module:
@@ -124,16 +124,18 @@ class RegressionTask(BaseTask):
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Logs val/loss, val/mae, val/rmse and val/r2 for the epoch (Lightning computes, syncs and resets them)."""
         loss, preds, targets = self.shared_step(batch)
+        self.val_loss.update(loss, len(targets))
         self.val_metrics.update(preds, targets)
-        self.log("val/loss", loss, prog_bar=True, batch_size=len(targets), sync_dist=True)
+        self.log("val/loss", self.val_loss, prog_bar=True)
         self.log_dict(self.val_metrics, prog_bar=True)
         return loss
 
     def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Logs test/loss, test/mae, test/rmse and test/r2 for the epoch."""
         loss, preds, targets = self.shared_step(batch)
+        self.test_loss.update(loss, len(targets))
         self.test_metrics.update(preds, targets)
-        self.log("test/loss", loss, batch_size=len(targets), sync_dist=True)
+        self.log("test/loss", self.test_loss)
         self.log_dict(self.test_metrics)
         return loss
 
