@@ -1,7 +1,8 @@
 """The rooms stay separate as the project grows: each imports only the rooms below it, and the root stays small.
 
-Dependencies run one way: errors <- nets <- optim <- tasks; data, checkpointing and callbacks stand beside them;
-cli/ (the command) sits on top and may import every room, while no room imports cli/.
+Dependencies run one way: nets/, optim/, data/ and checkpointing/ import no other room (errors.py aside); tasks/
+may use nets/ and optim/; callbacks/ may use all but data/ and cli/; cli/ (the command) sits on top and may import
+every room, while no room imports cli/.
 """
 
 import ast

@@ -67,7 +67,8 @@ def expand_path_options(config: Any, where: str = "") -> None:
     items = config.items() if hasattr(config, "items") else enumerate(config)
     for key, value in list(items):
         name = f"{where}.{key}" if where else str(key)
-        if isinstance(value, str) and str(key).endswith(PATH_KEY_ENDINGS) and ("~" in value or "$" in value):
+        is_path = str(key).endswith(PATH_KEY_ENDINGS) and key != "class_path"
+        if isinstance(value, str) and is_path and ("~" in value or "$" in value):
             expanded = os.path.expanduser(os.path.expandvars(value))
             if "$" in expanded:
                 raise UserError(

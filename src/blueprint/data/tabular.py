@@ -93,7 +93,7 @@ class TabularDataModule(InMemoryDataModule):
         """The rows (source, or the CSV's content), the target a class split is stratified by, fractions and seed."""
         self.table()
         fractions = {"val_fraction": self.val_fraction, "test_fraction": self.test_fraction}
-        rows = {"source": self.source, "csv_sha256": self._csv_sha256, "target": self.target}
+        rows = {"source": self.source, "csv_sha256": self._csv_sha256, "target": self.target, "task": self.task}
         return super().split_identity() | fractions | rows
 
     @property
