@@ -52,6 +52,7 @@ class BinaryClassificationTask(BaseTask):
                 "auroc": BinaryAUROC(),
             }
         )
+        self.threshold = threshold  # predictions.csv labels rows with it, as the metrics count them
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()  # epoch means
