@@ -164,7 +164,7 @@ def test_sweep_real_run_stops_at_the_first_trial_the_cli_refuses(real_runs) -> N
         (["-c", str(MLP), LR + "uniform:0:1", "--out=."], ["--out .", "folder"]),
         (["-c", str(MLP), LR + "uniform:0:1", "--study-dir=taken.txt"], ["--study-dir taken.txt", "is a file"]),
         (["-c", "missing.yaml", LR + "uniform:0:1"], ["missing.yaml", "does not exist"]),
-        (["-c", str(MLP), LR + "uniform:0:1", "--set=model.init_args.nope=1"], ["model.init_args.nope: no such option"]),
+        (["-c", str(MLP), LR + "uniform:0:1", "--set=model.init_args.nope=1"], ["init_args.nope: no such option"]),
         (["-c", str(MLP), LR + "uniform:0:1", "--", "--trainer.nope=1"], ["--trainer.nope=1"]),
     ],
 )
