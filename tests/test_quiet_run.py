@@ -4,11 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import config
 
 NOISE = ("Warning", "warn(", "Tip:", "LeafSpec", "deprecated")
 
 
+@pytest.mark.slow  # a real process, as a user starts it (pytest's own warning filters would hide the wall)
 def test_a_default_fit_prints_no_upstream_warnings(tmp_path: Path) -> None:
     args = ["fit", "-c", config("mnist_mlp.yaml"), "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3"]
     args += ["--trainer.logger.init_args.save_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]

@@ -96,6 +96,7 @@ def finished(run: subprocess.Popen) -> tuple[int, str]:
 # export.py
 
 
+@pytest.mark.slow  # three real subprocesses (~20 s of imports each); the in-process cases cover the same errors
 def test_export_real_run_with_a_checkpoint_of_another_model(real_runs) -> None:
     code, stderr = finished(real_runs["export"])
     assert code == 2
@@ -140,6 +141,7 @@ def test_export_refuses_configs_that_do_not_rebuild_the_run(tmp_path: Path, caps
 # sweep.py
 
 
+@pytest.mark.slow  # three real subprocesses (~20 s of imports each); the in-process cases cover the same errors
 def test_sweep_real_run_stops_at_the_first_trial_the_cli_refuses(real_runs) -> None:
     code, stderr = finished(real_runs["sweep"])
     assert code == 2
@@ -188,6 +190,7 @@ def test_sweep_stops_after_the_first_refused_trial(tmp_path: Path, monkeypatch: 
 # bench.py and bench_report.py
 
 
+@pytest.mark.slow  # three real subprocesses (~20 s of imports each); the in-process cases cover the same errors
 def test_bench_real_run_with_a_task_its_plain_loops_cannot_train(real_runs) -> None:
     code, stderr = finished(real_runs["bench"])
     assert code == 2
