@@ -89,6 +89,7 @@ def test_rename_turns_the_old_console_script_into_one_line_naming_the_new_comman
 
 
 @pytest.mark.skipif(shutil.which("uv") is None, reason="needs the uv executable on PATH")
+@pytest.mark.slow  # renames a copy, syncs it and runs its tests (~27 s); quick rename tests stay in the default suite
 def test_renamed_copy_passes_its_own_tests(tmp_path: Path) -> None:
     copy = copy_repository(tmp_path / "repo")
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
