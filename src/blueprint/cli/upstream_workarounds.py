@@ -1,27 +1,26 @@
-"""Where blueprint leans on a private Lightning or torch name, and why; tests/test_private_names.py bans all others."""
+"""Where blueprint works around upstream defaults, and the private names it may read (tests/test_private_names.py)."""
+
+import os
 
 import torch
 
 ALLOWED_PRIVATE_NAMES = {
-    # Remove when torch caches a zero CUDA device count under PYTORCH_NVML_BASED_CUDA_CHECK=1 (uncached in torch
-    # 2.15). tests/test_upstream_workarounds.py fails when torch renames it.
-    "_cached_device_count": "remember_no_gpu below: 11-25% of mnist_mlp's epoch on a CPU",
     # Read, never written: LightningCLI stores the task's class under this key in a checkpoint's hyper_parameters.
     # tests/test_upstream_workarounds.py fails when Lightning stops writing it.
     "_class_path": "cli/preflight.py and checkpointing/loading.py refuse a checkpoint of another task by name",
 }
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"  # torch's documented switch; lightning.fabric sets it to "1" on import
 
 
 def remember_no_gpu() -> bool:
-    """Cache "no CUDA device" so optimizer steps stop re-asking NVML; returns True when the answer was cached.
+    """On a machine without a GPU, ask CUDA (cached) instead of NVML (not cached); True when switched.
 
-    Importing lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1, so with a CUDA build of torch on a machine without
-    a GPU every `torch.cuda.is_available()` loads NVML again (~55 us), and each optimizer step asks at least once:
-    11-25% of mnist_mlp's epoch on a 2-core CPU (measured, see docs/performance.md). Machines with a GPU are untouched.
+    Importing lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 (so a parent process can fork workers without
+    initializing CUDA), and torch then probes NVML on every `torch.cuda.is_available()`: ~77 us against ~1.4 us,
+    asked at least once per optimizer step. With no GPU there is nothing to keep fork-safe, so switch it off.
+    Machines with a GPU, and CPU-only builds of torch, are untouched.
     """
     if not torch.backends.cuda.is_built() or torch.cuda.is_initialized() or torch.cuda.device_count() > 0:
         return False
-    if not hasattr(torch.cuda, "_cached_device_count"):  # renamed upstream: the test fails, the run goes on
-        return False
-    torch.cuda._cached_device_count = 0
+    os.environ[NVML_CHECK] = "0"
     return True
