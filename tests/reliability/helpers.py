@@ -10,7 +10,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from tests.conftest import config
+from tests.conftest import config, run_cli
 
 STEPS_PER_EPOCH = 5
 
@@ -126,3 +126,14 @@ def error_line(capsys: pytest.CaptureFixture) -> str:
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
     return lines[0]
+
+
+def finished_tiny_run(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A one-epoch tiny run in a fresh folder (logs/mnist_mlp/version_0), for module-scoped fixtures."""
+    root, here = tmp_path_factory.mktemp(name), os.getcwd()
+    os.chdir(root)
+    try:
+        run_cli("fit", *tiny_args(epochs=1))
+    finally:
+        os.chdir(here)
+    return root

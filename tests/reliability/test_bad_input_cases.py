@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import run_cli
-from tests.reliability.helpers import snapshot, tiny_args, versions
+from tests.reliability.helpers import finished_tiny_run, snapshot, tiny_args, versions
 
 RUN = "logs/mnist_mlp/version_0"
 LAST = f"{RUN}/checkpoints/last.ckpt"
@@ -84,15 +84,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def earlier_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished tiny run (checkpoints, config, TensorBoard events) that no failed command may touch."""
-    import os
-
-    root, here = tmp_path_factory.mktemp("earlier"), os.getcwd()
-    os.chdir(root)
-    try:
-        run_cli("fit", *tiny_args(epochs=1))
-    finally:
-        os.chdir(here)
-    return root
+    return finished_tiny_run(tmp_path_factory, "earlier")
 
 
 @pytest.mark.parametrize("case", list(CASES))

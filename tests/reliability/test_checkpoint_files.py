@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.conftest import run_cli
-from tests.reliability.helpers import tiny_args
+from tests.reliability.helpers import finished_tiny_run, tiny_args
 
 LAST = "logs/mnist_mlp/version_0/checkpoints/last.ckpt"
 
@@ -14,15 +14,7 @@ LAST = "logs/mnist_mlp/version_0/checkpoints/last.ckpt"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished one-epoch tiny run."""
-    import os
-
-    root, here = tmp_path_factory.mktemp("trained"), os.getcwd()
-    os.chdir(root)
-    try:
-        run_cli("fit", *tiny_args(epochs=1))
-    finally:
-        os.chdir(here)
-    return root
+    return finished_tiny_run(tmp_path_factory, "trained")
 
 
 def test_a_checkpoint_in_the_legacy_non_zip_format_loads(trained: Path, tmp_path: Path) -> None:
