@@ -85,7 +85,7 @@ def default_out_dir(opts: argparse.Namespace) -> Path:
         raise UserError("test_after_fit is false, but the runs are compared by their test metrics; drop that setting")
     logger_args = getattr(cli.config.trainer.logger, "init_args", None)
     if logger_args is None or "save_dir" not in logger_args:
-        raise UserError("the config has no TensorBoard logger (trainer.logger) to name the runs' folder; pass --out-dir")
+        raise UserError("the config has no TensorBoard logger (trainer.logger) to name the runs folder: pass --out-dir")
     return Path(logger_args.save_dir) / str(logger_args.name or "default") / "seeds"
 
 
@@ -112,7 +112,8 @@ def summary(results: list[tuple[Run, dict[str, float]]]) -> list[list[str]]:
     for metric in sorted({key for _, metrics in results for key in metrics}):
         values = [metrics[metric] for _, metrics in results if metric in metrics]
         spread = f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0:.4f}"
-        rows.append([metric, spread, str(len(values)), *(f"{metrics.get(metric, float('nan')):.4f}" for _, metrics in results)])
+        each = [f"{metrics.get(metric, float('nan')):.4f}" for _, metrics in results]
+        rows.append([metric, spread, str(len(values)), *each])
     return rows
 
 
