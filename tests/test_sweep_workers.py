@@ -5,6 +5,7 @@ Each test starts one real `python scripts/sweep.py` process; the other worker (o
 Trials are a few steps of the breast-cancer MLP.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -41,6 +42,27 @@ class SigtermInTrial(L.Callback):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
+class WaitForTrial(L.Callback):
+    """In trial `mine`, hold training until another worker's trial `other` has started: both workers run trials."""
+
+    def __init__(self, mine: str, other: str) -> None:
+        self.mine, self.other = mine, other
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.logger is None or trainer.logger.version != self.mine or trainer.log_dir is None:
+            return
+        other = Path(trainer.log_dir).parent / self.other
+        deadline = time.monotonic() + 120
+        while not other.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def callback(name: str, **init_args: object) -> str:
+    """Trial args appending one of the callbacks above (the worker process imports this module)."""
+    spec = {"class_path": f"tests.test_sweep_workers.{name}", "init_args": init_args}
+    return f"--trainer.callbacks+={json.dumps(spec)}"
+
+
 def sweep_args(root: Path, trials: int, *trial_args: str) -> list[str]:
     lr = "--param=model.init_args.optimizer.init_args.lr=loguniform:1e-4:1e-1"
     out = [f"--study-dir={root / 'sweep'}", f"--out={root / 'best.yaml'}"]
@@ -58,39 +80,34 @@ def study(root: Path) -> optuna.Study:
 
 
 def wait_for_a_running_trial(root: Path, worker: subprocess.Popen, timeout: float = 120.0) -> None:
-    """Until the worker has joined the study and started a trial (its torch import takes seconds)."""
+    """Until the worker has joined the study and its first trial is training (its torch import takes seconds)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and worker.poll() is None:
-        if (root / "sweep" / "study.db").exists():
-            try:
-                if study(root).get_trials(states=(optuna.trial.TrialState.RUNNING,)):
-                    return
-            except KeyError:  # the file exists, the study not yet
-                pass
+        if (root / "sweep" / "trials" / "trial_000").exists():  # the trial's logger made it as its fit started
+            return
         time.sleep(0.05)
     worker.kill()
     pytest.fail(f"the worker started no trial; it said:\n{worker.communicate()[1][-3000:]}")
 
 
 def test_two_workers_share_one_study_and_run_exactly_the_trials_asked(tmp_path: Path) -> None:
-    args = sweep_args(tmp_path, 4)
-    other = start_worker(tmp_path, args)
+    args = sweep_args(tmp_path, 3)
+    other = start_worker(tmp_path, [*args, callback("WaitForTrial", mine="trial_000", other="trial_001")])
     wait_for_a_running_trial(tmp_path, other)
     load_script("sweep").main(args)
     _, err = other.communicate(timeout=300)
     assert other.returncode == 0, err[-3000:]
     trials = study(tmp_path).trials
-    assert sum(t.state.name in COUNTED for t in trials) == 4
+    assert sum(t.state.name in COUNTED for t in trials) == 3
     assert len({t.user_attrs["worker"] for t in trials if t.state.name in COUNTED}) == 2  # both did some
-    assert sorted(p.name for p in (tmp_path / "sweep" / "trials").iterdir()) == [f"trial_00{n}" for n in range(4)]
+    assert sorted(p.name for p in (tmp_path / "sweep" / "trials").iterdir()) == [f"trial_00{n}" for n in range(3)]
     assert (tmp_path / "best.yaml").is_file() and (tmp_path / "best_history.png").is_file()
 
 
 def test_a_sweep_stopped_by_sigterm_mid_trial_runs_only_the_remaining_trials_when_restarted(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    stop = '--trainer.callbacks+={"class_path": "tests.test_sweep_workers.SigtermInTrial", '
-    args = sweep_args(tmp_path, 3, stop + '"init_args": {"trial": "trial_001", "step": 2}}')
+    args = sweep_args(tmp_path, 2, callback("SigtermInTrial", trial="trial_001", step=1))
     first = start_worker(tmp_path, args)
     _, err = first.communicate(timeout=300)
     assert first.returncode == 143, err[-3000:]
@@ -101,7 +118,7 @@ def test_a_sweep_stopped_by_sigterm_mid_trial_runs_only_the_remaining_trials_whe
 
     load_script("sweep").main(args)  # the same command again
     after = study(tmp_path).trials
-    assert [t.state.name in COUNTED for t in after] == [True, False, True, True]
+    assert [t.state.name in COUNTED for t in after] == [True, False, True]
     assert after[0].datetime_complete == before[0].datetime_complete  # trial 0 was not run again
     assert after[2].params == before[1].params
     assert "trial 1" not in capsys.readouterr().err
