@@ -293,7 +293,7 @@ def sweep(opts: argparse.Namespace) -> optuna.Study:
     opts.monitor = probe.monitor
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # its failed-trial warnings carry tracebacks; ours are lines
     direction = "maximize" if probe.monitor_mode == "max" else "minimize"
-    space = space_key(specs, opts.set, probe.monitor)
+    space = space_key(opts.param, opts.set, probe.monitor)
     storage = open_storage(opts.storage, opts.study_dir)
     study = open_study(storage, opts.study_name, space, direction, opts.seed)
     fail_dead_trials(study)

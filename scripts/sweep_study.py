@@ -51,9 +51,9 @@ def open_storage(url: str | None, study_dir: Path) -> optuna.storages.BaseStorag
         ) from None
 
 
-def space_key(specs: list[tuple[str, str, list[str]]], sets: list[str], monitor: str) -> str:
+def space_key(params: list[str], sets: list[str], monitor: str) -> str:
     """What a study is about, kept in the study: workers and restarts must search the same space the same way."""
-    return json.dumps({"param": [f"{k}={d}:{':'.join(a)}" for k, d, a in specs], "set": sets, "monitor": monitor})
+    return json.dumps({"param": sorted(params), "set": sorted(sets), "monitor": monitor})
 
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, space: str, direction: str, seed: int) -> optuna.Study:
@@ -87,8 +87,12 @@ def describe(known: str, space: str) -> str:
     old, new = json.loads(known), json.loads(space)
     for key in old:
         if old[key] != new[key]:
-            return f"it has --{key} {old[key]}, this run {new[key]}"
+            return f"it has --{key} {as_typed(old[key])}, this run {as_typed(new[key])}"
     return "they differ"
+
+
+def as_typed(value: str | list[str]) -> str:
+    return " ".join(value) if isinstance(value, list) else value
 
 
 def takes_a_place(trial: FrozenTrial) -> bool:
