@@ -46,8 +46,8 @@ def open_storage(url: str | None, study_dir: Path) -> optuna.storages.BaseStorag
     except Exception as err:  # SQLAlchemy's and the OS's errors vary by backend; all mean "cannot open"
         reason = " ".join(str(err).split())[:200]
         raise UserError(
-            f"--storage {url!r}: Optuna cannot open it ({reason}); give sqlite:///PATH/study.db in an existing "
-            "folder, a database URL, or a journal file path such as sweeps/study.log"
+            f"--storage {url!r}: Optuna cannot open it ({reason}); give sqlite:///PATH/study.db or a journal file "
+            "such as sweeps/study.log, in an existing folder, or a database URL"
         ) from None
 
 
