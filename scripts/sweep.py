@@ -9,15 +9,26 @@
 `--param KEY=DIST:ARGS` searches KEY (DIST: loguniform:LOW:HIGH, uniform:LOW:HIGH, int:LOW:HIGH, choice:A,B,C);
 `--set KEY=VALUE` fixes KEY in every trial and in the best config; args after `--` go to every trial only (speed
 limits, say). Trials log to <study-dir>/trials/trial_NNN; the HPARAMS tab of <study-dir>/hparams compares them.
-The best trial's full config is written to --out, ready for `blueprint fit -c best.yaml`. A bad argument (a malformed
---param, bounds in the wrong order, an unknown key) is one `error:` line and exit 2; a search space the CLI refuses
-stops the sweep at its first trial.
+The best trial's full config is written to --out, ready for `blueprint fit -c best.yaml`, with Optuna's
+optimization-history and parameter-importance figures next to it (<out stem>_history.png, <out stem>_importance.png).
+
+The study lives in --storage (default: <study-dir>/study.db, SQLite), so every sweep is resumable: the same command
+again continues it (finished trials are kept), and more workers, here or on other machines with the same --storage
+and --study-name, share it: `--trials` counts the trials of all workers. A trial stopped by SIGTERM/SIGINT is marked
+failed and queued again, and the worker exits 143/130; each worker writes the best config when it finishes.
+A bad argument (a malformed --param, bounds in the wrong order, an unknown key, a storage Optuna cannot open, a study
+name taken by another search space) is one `error:` line and exit 2; a search space the CLI refuses stops the sweep
+at its first trial.
 """
 
 import argparse
 import json
 import math
+import os
+import signal
+import socket
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +37,41 @@ import optuna
 import yaml
 from torch.utils.tensorboard import SummaryWriter
 
+from blueprint.checkpointing.atomic_io import write_atomically
 from blueprint.cli import cli_main
 from blueprint.errors import TrainingStopped, UserError
 from one_line_errors import OneLineParser, cli_refusal_as_user_error, fail, positive_int, quiet_lightning_info
+from sweep_study import (
+    fail_dead_trials,
+    open_storage,
+    open_study,
+    places_taken,
+    retry_later,
+    space_key,
+    stop_when_all_taken,
+)
 
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 EXAMPLE_PARAM = "model.init_args.optimizer.init_args.lr=loguniform:1e-4:1e-1"
 
 
+STOP_CODES = {128 + signal.SIGTERM: "SIGTERM", 128 + signal.SIGINT: "SIGINT"}  # how blueprint's clean stop exits
+
+
 class TrialFailed(Exception):
     """A trial whose loss diverged, or a later trial whose sampled values the CLI refused: the sweep goes on."""
+
+
+class NotNeeded(Exception):
+    """Another worker took the last place just before this trial started; it is left failed, uncounted."""
+
+
+class SweepStopped(Exception):
+    """SIGTERM/SIGINT stopped a trial mid-fit: it is marked failed and queued again, and this worker exits."""
+
+    def __init__(self, number: int, code: int) -> None:
+        super().__init__(f"trial {number} stopped by {STOP_CODES[code]}")
+        self.number, self.code = number, code
 
 
 class OptunaPruning(L.Callback):
@@ -103,6 +139,10 @@ def config_args(configs: list[str], sets: list[str], params: dict[str, Any]) -> 
 
 
 def run_trial(trial: optuna.Trial, opts: argparse.Namespace, specs: list[tuple[str, str, list[str]]]) -> float:
+    if places_taken(trial.study, before=trial.number) >= opts.trials:  # workers raced for the last place
+        trial.study.stop()
+        raise NotNeeded()
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     params = {key: suggest(trial, key, dist, args) for key, dist, args in specs}
     logger = [
         "--trainer.logger=lightning.pytorch.loggers.TensorBoardLogger",
@@ -116,6 +156,10 @@ def run_trial(trial: optuna.Trial, opts: argparse.Namespace, specs: list[tuple[s
         pruning = OptunaPruning(trial, cli.model.monitor, cli.model.monitor_mode)
         cli.trainer.callbacks.append(pruning)
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    except SystemExit as stop:
+        if not (isinstance(stop.code, int) and stop.code in STOP_CODES):
+            raise
+        raise SweepStopped(trial.number, stop.code) from None
     except UserError as err:
         if trial.number == 0:  # the search space itself is wrong: stop here rather than repeat it for every trial
             raise UserError(f"the first trial {params} was refused, so the sweep stopped: {err}") from None
@@ -128,6 +172,7 @@ def run_trial(trial: optuna.Trial, opts: argparse.Namespace, specs: list[tuple[s
             "let trials validate (check limit_val_batches and check_val_every_n_epoch)"
         )
     trial.set_user_attr("best", pruning.best)
+    log_hparams(opts.study_dir, trial.number, params, {f"sweep/{cli.model.monitor}": pruning.best}, pruning.pruned)
     if pruning.pruned:
         raise optuna.TrialPruned()
     return pruning.best
@@ -136,6 +181,7 @@ def run_trial(trial: optuna.Trial, opts: argparse.Namespace, specs: list[tuple[s
 def trial_failed(trial: optuna.Trial, reason: str) -> TrialFailed:
     """One line per failed trial, instead of Optuna's logged traceback (its logging is set to ERROR)."""
     print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
+    trial.set_user_attr("failed", reason)  # failed for its values: it counts towards --trials, unlike a stopped one
     return TrialFailed(reason)
 
 
@@ -143,32 +189,60 @@ def print_table(study: optuna.Study, monitor: str) -> None:
     keys = sorted({k for t in study.trials for k in t.params})
     header = ["trial", "state", monitor, *(k.rsplit(".", 1)[-1] for k in keys)]
     rows = [
-        [str(t.number), t.state.name.lower(), f"{t.user_attrs.get('best', math.nan):.4f}"]
+        [str(t.number), state_name(t), f"{t.user_attrs.get('best', math.nan):.4f}"]
         + [f"{t.params[k]:.4g}" if isinstance(t.params.get(k), float) else str(t.params.get(k)) for k in keys]
         for t in study.trials
+        if state_name(t) != "not needed"
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
 
 
-def log_hparams(study: optuna.Study, study_dir: Path, monitor: str) -> None:
-    """One HPARAMS row per finished or pruned trial: the swept values against the best monitored value."""
-    with SummaryWriter(study_dir / "hparams") as writer:
-        for t in study.trials:
-            if "best" in t.user_attrs:
-                metrics = {f"sweep/{monitor}": t.user_attrs["best"], "sweep/pruned": float(t.state.name == "PRUNED")}
-                writer.add_hparams(t.params, metrics, run_name=f"trial_{t.number:03d}")
+def state_name(trial: optuna.trial.FrozenTrial) -> str:
+    """complete, pruned, running, waiting, fail (its values), stopped (queued again) or not needed (a race lost)."""
+    if trial.state == optuna.trial.TrialState.FAIL and "failed" not in trial.user_attrs:
+        return "not needed" if not trial.params else "stopped"
+    return trial.state.name.lower()
 
 
-def write_best_config(opts: argparse.Namespace, params: dict[str, Any], path: Path) -> None:
+def log_hparams(study_dir: Path, number: int, params: dict[str, Any], metrics: dict[str, float], pruned: bool) -> None:
+    """The trial's HPARAMS row, written by the worker that ran it: the swept values against the best monitored value."""
+    with SummaryWriter(study_dir / "hparams" / f"trial_{number:03d}") as writer:
+        writer.add_hparams(params, {**metrics, "sweep/pruned": float(pruned)}, run_name=".")
+
+
+def write_best_config(opts: argparse.Namespace, study: optuna.Study, path: Path) -> None:
     """The best trial's fully resolved config (without the trial-only args), as `blueprint fit -c` reads it."""
-    cli = cli_main(config_args(opts.config, opts.set, params), run=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = (
-        f"# Best of {len(opts.study.trials)} trials by scripts/sweep.py: {opts.monitor} = {opts.study.best_value}\n"
-    )
-    path.write_text(header + cli.parser.dump(cli.config, skip_none=False))
+    cli = cli_main(config_args(opts.config, opts.set, study.best_params), run=False)
+    finished = sum(t.state.is_finished() and state_name(t) != "not needed" for t in study.trials)
+    header = f"# Best of {finished} trials by scripts/sweep.py: {opts.monitor} = {study.best_value}\n"
+    text = header + cli.parser.dump(cli.config, skip_none=False)
+    write_atomically(path, lambda temp: temp.write_text(text))  # another worker may write it at the same time
+
+
+def save_figures(study: optuna.Study, path: Path, monitor: str) -> list[Path]:
+    """Optuna's optimization history and parameter importances, next to the best config."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization.matplotlib import plot_optimization_history, plot_param_importances
+
+    plots = {"history": plot_optimization_history}
+    if sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) >= 2:  # importances compare trials
+        plots["importance"] = plot_param_importances
+    written = []
+    for name, plot in plots.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            axes = plot(study, target_name=monitor)
+        figure = axes.get_figure()
+        target = path.with_name(f"{path.stem}_{name}.png")
+        write_atomically(target, lambda temp, figure=figure: figure.savefig(temp, format="png", bbox_inches="tight"))
+        plt.close(figure)
+        written.append(target)
+    return written
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -179,10 +253,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("-c", "--config", action="append", required=True, help="experiment config(s), composed")
     parser.add_argument("--param", action="append", default=[], help="KEY=DIST:ARGS to search")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE fixed in every trial")
-    parser.add_argument("--trials", type=positive_int, default=20)
+    parser.add_argument("--trials", type=positive_int, default=20, help="trials in all, over every worker")
     parser.add_argument("--seed", type=int, default=0, help="seed of Optuna's sampler")
     parser.add_argument("--study-dir", type=Path, default=Path("logs/sweep"))
     parser.add_argument("--out", type=Path, default=Path("logs/sweep/best.yaml"))
+    parser.add_argument("--storage", help="sqlite:///FILE, a database URL or a journal file (<study-dir>/study.db)")
+    parser.add_argument("--study-name", default="sweep", help="the study in --storage that every worker joins")
     opts = parser.parse_args(argv)
     opts.trial_args = trial_args
     return opts
@@ -201,11 +277,9 @@ def search_space(opts: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
 
 
 def check_paths(opts: argparse.Namespace) -> None:
-    """Refuse a used --study-dir, or a folder as --out, now rather than after the last trial."""
+    """Refuse a file as --study-dir, or a folder as --out, now rather than after the last trial."""
     if opts.study_dir.exists() and not opts.study_dir.is_dir():
         raise UserError(f"--study-dir {opts.study_dir} is a file; pass a new folder")
-    if (opts.study_dir / "trials").exists():
-        raise UserError(f"{opts.study_dir / 'trials'} holds an earlier sweep; pass a new --study-dir")
     if opts.out.is_dir():
         raise UserError(f"--out {opts.out} is a folder; pass a file path, e.g. {opts.out / 'best.yaml'}")
 
@@ -218,20 +292,34 @@ def sweep(opts: argparse.Namespace) -> optuna.Study:
         probe = cli_main(config_args(opts.config, opts.set, {}) + opts.trial_args, run=False).model
     opts.monitor = probe.monitor
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # its failed-trial warnings carry tracebacks; ours are lines
-    opts.study = optuna.create_study(
-        direction="maximize" if probe.monitor_mode == "max" else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=opts.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
-    )
-    opts.study.optimize(lambda trial: run_trial(trial, opts, specs), n_trials=opts.trials, catch=(TrialFailed,))
-    print_table(opts.study, opts.monitor)
-    log_hparams(opts.study, opts.study_dir, opts.monitor)
-    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in opts.study.trials):
+    direction = "maximize" if probe.monitor_mode == "max" else "minimize"
+    space = space_key(opts.param, opts.set, probe.monitor)
+    storage = open_storage(opts.storage, opts.study_dir)
+    study = open_study(storage, opts.study_name, space, direction, opts.seed)
+    fail_dead_trials(study)
+    if places_taken(study) < opts.trials:
+        try:
+            study.optimize(
+                lambda trial: run_trial(trial, opts, specs),
+                catch=(TrialFailed, NotNeeded),
+                callbacks=[stop_when_all_taken(opts.trials)],
+            )
+        except SweepStopped as stop:
+            retry_later(study, stop.number)
+            fail(f"{stop}: it is queued again; run the same command to continue the sweep", code=stop.code)
+        except UserError:
+            if len(study.trials) == 1:  # the first trial was refused: leave no study behind to block a corrected one
+                optuna.delete_study(study_name=opts.study_name, storage=storage)
+            raise
+    print_table(study, opts.monitor)
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
         fail("no trial completed (see the table and the lines above); no best config written", code=1)
-    write_best_config(opts, opts.study.best_params, opts.out)
-    print(f"best {opts.monitor} = {opts.study.best_value:.4f} (trial {opts.study.best_trial.number})")
+    write_best_config(opts, study, opts.out)
+    figures = save_figures(study, opts.out, opts.monitor)
+    print(f"best {opts.monitor} = {study.best_value:.4f} (trial {study.best_trial.number})")
     print(f"best config: {opts.out}   train it: uv run blueprint fit -c {opts.out}")
-    return opts.study
+    print(f"figures: {', '.join(str(f) for f in figures)}")
+    return study
 
 
 def main(argv: list[str] | None = None) -> optuna.Study:

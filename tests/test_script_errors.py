@@ -168,6 +168,8 @@ def test_sweep_real_run_stops_at_the_first_trial_the_cli_refuses(real_runs) -> N
         (["-c", "missing.yaml", LR + "uniform:0:1"], ["missing.yaml", "does not exist"]),
         (["-c", str(MLP), LR + "uniform:0:1", "--set=model.init_args.nope=1"], ["init_args.nope: no such option"]),
         (["-c", str(MLP), LR + "uniform:0:1", "--", "--trainer.nope=1"], ["--trainer.nope=1"]),
+        (["-c", str(MLP), LR + "uniform:0:1", "--storage=nope://x"], ["--storage 'nope://x'", "cannot open"]),
+        (["-c", str(MLP), LR + "uniform:0:1", "--storage=sqlite:///no/dir/s.db"], ["sqlite:///no/dir/s.db", "folder"]),
     ],
 )
 def test_sweep_refuses_bad_arguments_before_any_trial(argv: list[str], fragments: list[str], tmp_path, capsys) -> None:

@@ -43,3 +43,51 @@ def test_a_finished_or_failed_run_is_not_requeued_and_a_restart_resumes(tmp_path
     code, srun_args, scontrol = run_script(tmp_path, srun_exit=srun_exit, restarts=1)
     assert code == srun_exit and scontrol == ""
     assert srun_args.split()[-2:] == ["--ckpt_path", "last"]
+
+
+SWEEP_SCRIPT = SCRIPT.with_name("slurm_sweep.sbatch")
+
+
+def run_sweep_task(tmp_path: Path, task: int, srun_exit: int, *args: str) -> tuple[int, str, str, str]:
+    """One array task of slurm_sweep.sbatch with fake srun/scontrol: exit code, srun's args, scontrol's, stderr."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "srun").write_text(f'#!/bin/bash\necho "$@" > "{tmp_path}/srun.txt"\nexit {srun_exit}\n')
+    (bin_dir / "scontrol").write_text(f'#!/bin/bash\necho "$@" > "{tmp_path}/scontrol.txt"\n')
+    for tool in ("srun", "scontrol"):
+        (bin_dir / tool).chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "SLURM_JOB_ID": "77",
+        "SLURM_ARRAY_TASK_ID": str(task),
+    }
+    done = subprocess.run(
+        ["bash", str(SWEEP_SCRIPT), *args], env=env, cwd=tmp_path, check=False, capture_output=True, text=True
+    )
+    srun, scontrol = tmp_path / "srun.txt", tmp_path / "scontrol.txt"
+    read = [p.read_text() if p.exists() else "" for p in (srun, scontrol)]
+    return done.returncode, read[0], read[1], done.stderr
+
+
+def test_every_array_task_joins_one_journal_study_with_its_own_seed_and_a_time_limit_stop_requeues(
+    tmp_path: Path,
+) -> None:
+    sweep_args = ["--trials", "40", "-c", "configs/mnist_mlp.yaml", "--param", "x=uniform:0:1", "--", "--trainer.a=1"]
+    code, srun_args, scontrol, _ = run_sweep_task(tmp_path, 3, 143, "logs/lr", *sweep_args)
+    assert code == 143 and scontrol.split() == ["requeue", "77"]
+    args = srun_args.split()
+    assert args[:4] == ["uv", "run", "python", "scripts/sweep.py"] and args[-len(sweep_args) :] == sweep_args
+    assert "--storage logs/lr/study.log --study-name sweep" in srun_args and "--seed 3" in srun_args
+    (tmp_path / "scontrol.txt").unlink()
+    code, _, scontrol, _ = run_sweep_task(tmp_path, 4, 0, "logs/lr", *sweep_args)
+    assert code == 0 and scontrol == ""  # a task that finished is not requeued
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"), [(["logs/lr"], "got 1 argument"), (["taken.txt", "-c", "a"], "is a file")]
+)
+def test_sweep_script_refuses_a_missing_or_file_study_folder(tmp_path: Path, args: list[str], fragment: str) -> None:
+    (tmp_path / "taken.txt").write_text("")
+    code, srun_args, _, stderr = run_sweep_task(tmp_path, 0, 0, *args)
+    assert code == 2 and srun_args == "" and stderr.startswith("error: ") and fragment in stderr

@@ -45,6 +45,7 @@ def test_sweep_runs_trials_and_writes_a_best_config_that_fits(tmp_path: Path, ca
     table = capsys.readouterr().out
     assert "val/acc" in table and "momentum" in table and table.count("complete") >= 1
 
+    assert (tmp_path / "best_history.png").stat().st_size > 0 and (tmp_path / "best_importance.png").stat().st_size > 0
     runs = EventAccumulator(str(tmp_path / "sweep" / "hparams" / "trial_000")).Reload()
     assert "sweep/val/acc" in runs.Tags()["scalars"]
     assert (tmp_path / "sweep" / "trials" / "trial_002").is_dir()
@@ -91,11 +92,16 @@ def test_a_later_trial_the_cli_refuses_fails_alone(tmp_path: Path, capsys) -> No
     assert "trial 1 failed: refused" in err and "dropout must be in [0, 1)" in err and "Traceback" not in err
 
 
-def test_choice_values_reach_the_cli_as_yaml_and_a_used_study_dir_is_refused(tmp_path: Path, capsys) -> None:
+def test_choice_values_reach_the_cli_as_yaml_and_a_study_continues_only_with_its_search_space(
+    tmp_path: Path, capsys
+) -> None:
     args = sweep_args(tmp_path, "--param=trainer.gradient_clip_val=choice:null,0.5")
     study = load_script("sweep").main(args)
     assert {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED"}
     assert {t.params["trainer.gradient_clip_val"] for t in study.trials} <= {None, 0.5}
+    assert len(load_script("sweep").main(args).trials) == 2  # the same command again: the study is done, no new trial
+    other_space = sweep_args(tmp_path, "--param=trainer.gradient_clip_val=choice:0.5,1.0")
     with pytest.raises(SystemExit) as exit_info:
-        load_script("sweep").main(args)
-    assert exit_info.value.code == 2 and "holds an earlier sweep" in capsys.readouterr().err
+        load_script("sweep").main(other_space)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_info.value.code == 2 and "--study-name 'sweep' exists" in err and "choice:0.5,1.0" in err

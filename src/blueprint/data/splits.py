@@ -4,7 +4,7 @@ the one-line error for a torchvision dataset that is missing or failed to downlo
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from blueprint.data.quoting import quoted_list
 from blueprint.errors import UserError
@@ -39,6 +39,19 @@ def stratified_split(
             raise UserError(f"{setting}: {err}") from None
     parts["train"] = np.sort(remaining)
     return parts
+
+
+def fold_split(labels: np.ndarray, folds: int, fold: int, seed: int, stratify: bool = True) -> np.ndarray:
+    """Indices of fold `fold` of `folds` shuffled folds (stratified by class unless regression): one run's test part.
+
+    Over fold = 0..folds-1 every sample is tested exactly once; the seed fixes the folds.
+    """
+    splitter = StratifiedKFold if stratify else KFold
+    try:
+        _, test = list(splitter(folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))[fold]
+    except ValueError as err:  # e.g. more folds than samples of every class
+        raise UserError(f"data.folds={folds}: {err}") from None
+    return np.sort(test)
 
 
 def check_class_sizes(labels: np.ndarray, setting: str, class_names: Sequence[str] | None) -> None:

@@ -7,7 +7,7 @@ import torch
 
 from blueprint.data.base import InMemoryDataModule, Split
 from blueprint.data.quoting import quoted_list
-from blueprint.data.splits import stratified_split
+from blueprint.data.splits import fold_split, stratified_split
 from blueprint.data.table_io import (
     BUILTIN_TABLES,
     Table,
@@ -43,7 +43,10 @@ class TabularDataModule(InMemoryDataModule):
         eval_batch_size: int = 1024,
         seed: int = 0,
         allow_split_change: bool = False,
+        folds: int | None = None,
+        fold: int = 0,
     ) -> None:
+        """folds=K tests on fold `fold` of K stratified folds instead of a test_fraction (scripts/seeds.py --folds)."""
         super().__init__(batch_size, eval_batch_size, seed, allow_split_change)
         if (source is None) == (csv is None):
             raise UserError(f"set exactly one of data.source {list(BUILTIN_TABLES)} or data.csv (got both or neither)")
@@ -56,6 +59,13 @@ class TabularDataModule(InMemoryDataModule):
                 f"data.val_fraction {val_fraction} and data.test_fraction {test_fraction} must be in "
                 "(0, 1) and sum to less than 1"
             )
+        if folds is not None and folds < 2:
+            raise UserError(f"data.folds {folds} must be >= 2 (or null for one test_fraction split)")
+        if folds is None and fold != 0:
+            raise UserError(f"data.fold {fold} needs data.folds, the number of folds, e.g. --data.init_args.folds=5")
+        if folds is not None and not 0 <= fold < folds:
+            raise UserError(f"data.fold {fold} must be in 0..{folds - 1} with data.folds={folds}")
+        self.folds, self.fold = folds, fold
         self.source, self.csv, self.target, self.features = source, csv, target, features
         self.task, self.predict_csv, self.standardize = task, predict_csv, standardize
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
@@ -93,6 +103,8 @@ class TabularDataModule(InMemoryDataModule):
         """The rows (source, or the CSV's content), the target a class split is stratified by, fractions and seed."""
         self.table()
         fractions = {"val_fraction": self.val_fraction, "test_fraction": self.test_fraction}
+        if self.folds is not None:
+            fractions = {"val_fraction": self.val_fraction, "folds": self.folds, "fold": self.fold}
         rows = {"source": self.source, "csv_sha256": self._csv_sha256, "target": self.target, "task": self.task}
         return super().split_identity() | fractions | rows
 
@@ -116,6 +128,8 @@ class TabularDataModule(InMemoryDataModule):
         return len(classes) if classes is not None else None
 
     def _split_indices(self, table: Table) -> dict[str, np.ndarray]:
+        if self.folds is not None:
+            return self._fold_indices(table)
         n = len(table.rows)
         sizes = {"test": round(n * self.test_fraction), "val": round(n * self.val_fraction)}
         if min(sizes.values()) < 1 or sum(sizes.values()) >= n:
@@ -136,6 +150,26 @@ class TabularDataModule(InMemoryDataModule):
             )
         except UserError as err:
             raise UserError(f"{self.origin()}: {err}") from None
+
+    def _fold_indices(self, table: Table) -> dict[str, np.ndarray]:
+        """Test on one of data.folds folds; val (data.val_fraction of all rows) and train split the other folds."""
+        assert table.target is not None  # the training table always has its target column (target_required)
+        stratify = table.classes is not None
+        test = fold_split(table.target, self.folds or 2, self.fold, self.seed, stratify)
+        rest = np.setdiff1d(np.arange(len(table.rows)), test)
+        val_rows = round(len(table.rows) * self.val_fraction)
+        try:
+            parts = stratified_split(
+                table.target[rest],
+                {"val": val_rows},
+                self.seed,
+                stratify=stratify,
+                option="data.val_fraction ({size} rows)",
+                class_names=table.classes,
+            )
+        except UserError as err:
+            raise UserError(f"{self.origin()}: {err}") from None
+        return {"test": test, "val": np.sort(rest[parts["val"]]), "train": rest[parts["train"]]}
 
     def load_splits(self) -> dict[str, Split]:
         table = self.table()
