@@ -1,0 +1,66 @@
+"""A 2-process CPU DDP run stopped mid-epoch by SIGTERM and resumed with `--ckpt_path last` ends bit-identical."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import REPO
+from tests.reliability.ddp_resume_run import STOP_AT_STEP
+from tests.reliability.helpers import assert_same_weights
+
+LAST = "logs/mnist_mlp/version_0/checkpoints/last.ckpt"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_rank(root: Path, rank: int, port: int) -> subprocess.Popen:
+    """One rank of tests/reliability/ddp_resume_run.py, with the environment torchrun gives each process."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": "2",
+        "NODE_RANK": "0",
+        "LOCAL_RANK": str(rank),
+    }
+    log = open(root / f"rank{rank}.log", "wb")  # noqa: SIM115  # closed with the process
+    command = [sys.executable, "-m", "tests.reliability.ddp_resume_run", str(root)]
+    return subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gloo CPU processes are exercised on Linux")
+def test_ddp_run_stopped_mid_epoch_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    port = free_port()
+    ranks = [start_rank(tmp_path, rank, port) for rank in (0, 1)]
+    try:
+        codes = [rank.wait(timeout=300) for rank in ranks]
+    finally:
+        for rank in ranks:
+            if rank.poll() is None:  # a rank that hung (or timed out) must not outlive the test
+                rank.kill()
+                rank.wait()
+    logs = "\n".join((tmp_path / f"rank{r}.log").read_text(errors="replace")[-3000:] for r in (0, 1))
+    assert codes == [0, 0], logs
+    for rank in (0, 1):
+        report = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert report["exit_codes"] == [0, 143, 0]  # the stop exits 143 on every rank, the resume finishes
+        assert report["stopped_at_step"] == STOP_AT_STEP  # mid-epoch: epoch 1 has 5 steps from step 5
+
+    uninterrupted = torch.load(tmp_path / "uninterrupted" / LAST, weights_only=True)
+    resumed = torch.load(tmp_path / "stopped" / LAST, weights_only=True)
+    assert resumed["global_step"] == uninterrupted["global_step"] == 10
+    assert_same_weights(resumed["state_dict"], uninterrupted["state_dict"])
+    rng = resumed["callbacks"]["RNGStateCheckpoint"]["ranks"]
+    assert len(rng) == 2 and not torch.equal(rng[0]["torch"], rng[1]["torch"])  # each rank's own stream is kept
