@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
+from blueprint.checkpointing.rng_state import RNGStateCheckpoint, capture_rng_state
 from tests.conftest import REPO
 from tests.reliability.ddp_resume_run import STOP_AT_STEP
 from tests.reliability.helpers import assert_same_weights
@@ -18,6 +20,7 @@ LAST = "logs/mnist_mlp/version_0/checkpoints/last.ckpt"
 
 
 def free_port() -> int:
+    """A port nothing listens on now, for the ranks' rendezvous."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -64,3 +67,36 @@ def test_ddp_run_stopped_mid_epoch_resumes_to_the_same_weights(tmp_path: Path) -
     assert_same_weights(resumed["state_dict"], uninterrupted["state_dict"])
     rng = resumed["callbacks"]["RNGStateCheckpoint"]["ranks"]
     assert len(rng) == 2 and not torch.equal(rng[0]["torch"], rng[1]["torch"])  # each rank's own stream is kept
+
+
+def seeded_state(seed: int) -> dict:
+    """The RNG states right after seeding with `seed`."""
+    torch.manual_seed(seed)
+    return capture_rng_state()
+
+
+def resume_with(state: dict) -> None:
+    """What a resumed fit does with the checkpoint's RNG entry, in a 1-process trainer."""
+    callback = RNGStateCheckpoint()
+    callback.load_state_dict(state)
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False)
+    callback.on_train_start(trainer, L.LightningModule())
+
+
+def test_a_checkpoint_from_another_number_of_processes_resumes_from_process_0_with_a_warning() -> None:
+    two_ranks = {"ranks": [seeded_state(1), seeded_state(2)]}
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    with pytest.warns(UserWarning, match="RNG states are for world size 2, this run's is 1: .* not an exact"):
+        resume_with(two_ranks)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_checkpoint_from_before_per_rank_states_still_resumes_its_rng(recwarn: pytest.WarningsRecorder) -> None:
+    """Older checkpoints hold one state (rank 0's) instead of a list: a 1-process run restores it silently."""
+    legacy = seeded_state(3)
+    expected = torch.rand(3)
+    torch.manual_seed(9)
+    resume_with(legacy)
+    assert torch.equal(torch.rand(3), expected)
+    assert not [w for w in recwarn if "RNG" in str(w.message)]

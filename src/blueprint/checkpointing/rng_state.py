@@ -72,9 +72,9 @@ class RNGStateCheckpoint(Callback):
         self._pending = None
         if len(ranks) != trainer.world_size:
             rank_zero_warn(
-                f"the checkpoint holds the RNG states of {len(ranks)} process(es) and this run has "
-                f"{trainer.world_size}: processes without their own continue from process 0's, so the resumed run "
-                "is not an exact continuation (resume with the original trainer.devices and num_nodes for that)"
+                f"the checkpoint's RNG states are for world size {len(ranks)}, this run's is {trainer.world_size}: "
+                "a process without its own continues from process 0's, so the resumed run is not an exact "
+                "continuation (resume with the original trainer.devices and trainer.num_nodes for that)"
             )
         rank = trainer.global_rank
         restore_rng_state(ranks[rank] if rank < len(ranks) else ranks[0])
