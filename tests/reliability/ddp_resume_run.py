@@ -1,8 +1,9 @@
 """One rank of test_ddp_resume: three 2-process fits in this process, each in its own folder under the given root.
 
-`uninterrupted` trains 2 epochs; `stopped` gets a SIGTERM on every rank after step 7 (mid-epoch, as a scheduler
-sends it) and is resumed there with `--ckpt_path last`. The test starts one such process per rank with torchrun's
-environment variables, so the process group and the imports are paid once for all three fits.
+`uninterrupted` trains 2 epochs. `stopped` gets a SIGTERM after step 7 (mid-epoch) in rank 0's process only, as
+`kill`, `timeout` or `docker stop` send it to `blueprint fit` (Lightning starts rank 1 from it), so rank 1 stops
+through the ranks' joint decision; it is then resumed with `--ckpt_path last`. The test starts one such process per
+rank with the environment torchrun gives, so the process group and the imports are paid once for all three fits.
 Run: python -m tests.reliability.ddp_resume_run ROOT (with LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT set).
 """
 
@@ -16,16 +17,20 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from tests.conftest import CONFIGS, run_cli
-from tests.reliability.helpers import callback_option, tiny_args
+from tests.reliability.helpers import SignalAtStep, tiny_args
 
 STOP_AT_STEP = 7  # of 10: epoch 1, batch 2
+HERE = "tests.reliability.ddp_resume_run"  # this module's name even when it runs as __main__
 DDP = (
     "-c",
     str(CONFIGS / "presets" / "ddp.yaml"),
     "--trainer.accelerator=cpu",
     "--trainer.devices=2",
     "--trainer.sync_batchnorm=false",  # GPUs only
-    '--trainer.callbacks+={"class_path": "tests.reliability.ddp_resume_run.SeedPerRank"}',
+    f'--trainer.callbacks+={{"class_path": "{HERE}.SeedPerRank"}}',
+)
+STOP_RANK_ZERO = (
+    f'--trainer.callbacks+={{"class_path": "{HERE}.SignalRankZeroAtStep", "init_args": {{"step": {STOP_AT_STEP}}}}}'
 )
 
 
@@ -38,6 +43,14 @@ class SeedPerRank(Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         L.seed_everything(torch.initial_seed() + trainer.global_rank, verbose=False)
+
+
+class SignalRankZeroAtStep(SignalAtStep):
+    """SIGTERM to rank 0's process only, after the given step."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_rank == 0:
+            super().on_train_batch_end(trainer, *args)
 
 
 def fit(root: Path, name: str, *extra: str) -> int:
@@ -56,7 +69,7 @@ def main(root: Path) -> None:
     torch.set_num_threads(1)  # 2 processes on 2 cores; the same count in every fit, so the same float sums
     codes = [
         fit(root, "uninterrupted"),
-        fit(root, "stopped", callback_option("SignalAtStep", step=STOP_AT_STEP)),
+        fit(root, "stopped", STOP_RANK_ZERO),
     ]
     stopped_at = torch.load(root / "stopped/logs/mnist_mlp/version_0/checkpoints/last.ckpt", weights_only=True)
     codes.append(fit(root, "stopped", "--ckpt_path=last"))
