@@ -38,9 +38,9 @@ def start_rank(root: Path, rank: int, port: int) -> subprocess.Popen:
         "NODE_RANK": "0",
         "LOCAL_RANK": str(rank),
     }
-    log = open(root / f"rank{rank}.log", "wb")  # noqa: SIM115  # closed with the process
     command = [sys.executable, "-m", "tests.reliability.ddp_resume_run", str(root)]
-    return subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(root / f"rank{rank}.log", "wb") as log:  # the child keeps its own copy of the file
+        return subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gloo CPU processes are exercised on Linux")
@@ -59,7 +59,7 @@ def test_ddp_run_stopped_mid_epoch_resumes_to_the_same_weights(tmp_path: Path) -
     for rank in (0, 1):
         report = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert report["exit_codes"] == [0, 143, 0]  # the stop exits 143 on every rank, the resume finishes
-        assert report["stopped_at_step"] == STOP_AT_STEP  # mid-epoch: epoch 1 has 5 steps from step 5
+        assert report["stopped_at_step"] == STOP_AT_STEP  # mid-epoch: epoch 1 is steps 5 to 9
 
     uninterrupted = torch.load(tmp_path / "uninterrupted" / LAST, weights_only=True)
     resumed = torch.load(tmp_path / "stopped" / LAST, weights_only=True)
