@@ -1,9 +1,10 @@
-"""One rank of test_ddp_resume: three 2-process fits in this process, each in its own folder under the given root.
+"""One rank of test_ddp_resume: five 2-process fits in this process, each run in its own folder under the given root.
 
-`uninterrupted` trains 2 epochs. `stopped` gets a SIGTERM after step 7 (mid-epoch) in rank 0's process only, as
-`kill`, `timeout` or `docker stop` send it to `blueprint fit` (Lightning starts rank 1 from it), so rank 1 stops
-through the ranks' joint decision; it is then resumed with `--ckpt_path last`. The test starts one such process per
-rank with the environment torchrun gives, so the process group and the imports are paid once for all three fits.
+`uninterrupted` trains 2 epochs. `stopped_rank0` gets a SIGTERM after step 7 (mid-epoch 1) in rank 0's process
+only, as `kill`, `timeout` or `docker stop` send it to `blueprint fit` (Lightning starts rank 1 from it), so rank 1
+stops through the ranks' joint decision. `stopped_everywhere` gets it in every rank after step 3 (mid-epoch 0, before
+any checkpoint), as SLURM and torchrun send it. Both are resumed with `--ckpt_path last`. The test starts one such
+process per rank with the environment torchrun gives, so the process group and the imports are paid once.
 Run: python -m tests.reliability.ddp_resume_run ROOT (with LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT set).
 """
 
@@ -19,8 +20,11 @@ from lightning.pytorch.callbacks import Callback
 from tests.conftest import CONFIGS, run_cli
 from tests.reliability.helpers import SignalAtStep, tiny_args
 
-STOP_AT_STEP = 7  # of 10: epoch 1, batch 2
 HERE = "tests.reliability.ddp_resume_run"  # this module's name even when it runs as __main__
+STOPS = {  # run folder: (callback sending the SIGTERM, after which of the 10 steps)
+    "stopped_rank0": (f"{HERE}.SignalRankZeroAtStep", 7),
+    "stopped_everywhere": ("tests.reliability.helpers.SignalAtStep", 3),
+}
 DDP = (
     "-c",
     str(CONFIGS / "presets" / "ddp.yaml"),
@@ -28,9 +32,6 @@ DDP = (
     "--trainer.devices=2",
     "--trainer.sync_batchnorm=false",  # GPUs only
     f'--trainer.callbacks+={{"class_path": "{HERE}.SeedPerRank"}}',
-)
-STOP_RANK_ZERO = (
-    f'--trainer.callbacks+={{"class_path": "{HERE}.SignalRankZeroAtStep", "init_args": {{"step": {STOP_AT_STEP}}}}}'
 )
 
 
@@ -65,15 +66,19 @@ def fit(root: Path, name: str, *extra: str) -> int:
     return 0
 
 
+def signal_option(class_path: str, step: int) -> str:
+    """CLI option adding a callback that sends SIGTERM after `step`."""
+    return f'--trainer.callbacks+={{"class_path": "{class_path}", "init_args": {{"step": {step}}}}}'
+
+
 def main(root: Path) -> None:
     torch.set_num_threads(1)  # 2 processes on 2 cores; the same count in every fit, so the same float sums
-    codes = [
-        fit(root, "uninterrupted"),
-        fit(root, "stopped", STOP_RANK_ZERO),
-    ]
-    stopped_at = torch.load(root / "stopped/logs/mnist_mlp/version_0/checkpoints/last.ckpt", weights_only=True)
-    codes.append(fit(root, "stopped", "--ckpt_path=last"))
-    report = {"exit_codes": codes, "stopped_at_step": stopped_at["global_step"]}
+    report: dict[str, list[int]] = {"exit_codes": [fit(root, "uninterrupted")], "stopped_at_step": []}
+    for name, (callback, step) in STOPS.items():
+        report["exit_codes"].append(fit(root, name, signal_option(callback, step)))
+        last = torch.load(root / name / "logs/mnist_mlp/version_0/checkpoints/last.ckpt", weights_only=True)
+        report["stopped_at_step"].append(last["global_step"])
+        report["exit_codes"].append(fit(root, name, "--ckpt_path=last"))
     (root / f"rank{os.environ['LOCAL_RANK']}.json").write_text(json.dumps(report))
 
 

@@ -1,4 +1,4 @@
-"""A 2-process CPU DDP run stopped mid-epoch by SIGTERM and resumed with `--ckpt_path last` ends bit-identical."""
+"""2-process CPU DDP runs stopped mid-epoch by SIGTERM and resumed with `--ckpt_path last` end bit-identical."""
 
 import json
 import os
@@ -13,7 +13,7 @@ import torch
 
 from blueprint.checkpointing.rng_state import RNGStateCheckpoint, capture_rng_state
 from tests.conftest import REPO
-from tests.reliability.ddp_resume_run import STOP_AT_STEP
+from tests.reliability.ddp_resume_run import STOPS
 from tests.reliability.helpers import assert_same_weights
 
 LAST = "logs/mnist_mlp/version_0/checkpoints/last.ckpt"
@@ -44,7 +44,8 @@ def start_rank(root: Path, rank: int, port: int) -> subprocess.Popen:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gloo CPU processes are exercised on Linux")
-def test_ddp_run_stopped_mid_epoch_resumes_to_the_same_weights(tmp_path: Path) -> None:
+def test_ddp_runs_stopped_mid_epoch_resume_to_the_same_weights(tmp_path: Path) -> None:
+    """SIGTERM to rank 0 only (kill, timeout) after step 7, or to every rank (SLURM, torchrun) after step 3."""
     port = free_port()
     ranks = [start_rank(tmp_path, rank, port) for rank in (0, 1)]
     try:
@@ -58,15 +59,16 @@ def test_ddp_run_stopped_mid_epoch_resumes_to_the_same_weights(tmp_path: Path) -
     assert codes == [0, 0], logs
     for rank in (0, 1):
         report = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert report["exit_codes"] == [0, 143, 0]  # the stop exits 143 on every rank, the resume finishes
-        assert report["stopped_at_step"] == STOP_AT_STEP  # mid-epoch: epoch 1 is steps 5 to 9
+        assert report["exit_codes"] == [0, 143, 0, 143, 0]  # each stop exits 143 on every rank, each resume ends
+        assert report["stopped_at_step"] == [step for _, step in STOPS.values()]  # mid-epoch (5 steps an epoch)
 
     uninterrupted = torch.load(tmp_path / "uninterrupted" / LAST, weights_only=True)
-    resumed = torch.load(tmp_path / "stopped" / LAST, weights_only=True)
-    assert resumed["global_step"] == uninterrupted["global_step"] == 10
-    assert_same_weights(resumed["state_dict"], uninterrupted["state_dict"])
-    rng = resumed["callbacks"]["RNGStateCheckpoint"]["ranks"]
-    assert len(rng) == 2 and not torch.equal(rng[0]["torch"], rng[1]["torch"])  # each rank's own stream is kept
+    for name in STOPS:
+        resumed = torch.load(tmp_path / name / LAST, weights_only=True)
+        assert resumed["global_step"] == uninterrupted["global_step"] == 10, name
+        assert_same_weights(resumed["state_dict"], uninterrupted["state_dict"])
+        rng = resumed["callbacks"]["RNGStateCheckpoint"]["ranks"]
+        assert len(rng) == 2 and not torch.equal(rng[0]["torch"], rng[1]["torch"])  # each rank's own stream is kept
 
 
 def seeded_state(seed: int) -> dict:
