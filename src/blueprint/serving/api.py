@@ -1,5 +1,6 @@
 """The LitServe API: each request is decoded and checked alone, so one bad request never fails the batch it joined."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import litserve as ls
@@ -11,6 +12,15 @@ from blueprint.serving.requests import BadRequest, Samples, decode
 from blueprint.serving.responses import answer
 
 Decoded = Samples | BadRequest  # a refused request travels through the batch as its error, answered with HTTP 400
+
+
+@dataclass(frozen=True)
+class Answered:
+    """One request's samples and outputs, and how many requests shared its forward pass (the X-Batch-Size header)."""
+
+    samples: Samples
+    outputs: torch.Tensor
+    batch_requests: int
 
 
 class CheckpointAPI(ls.LitAPI):
@@ -52,13 +62,13 @@ class CheckpointAPI(ls.LitAPI):
         with torch.inference_mode():
             inputs = torch.cat([item.inputs for item in accepted]).to(task.device)
             outputs = iter(task.predict_step((inputs,), 0).split([len(item.inputs) for item in accepted]))
-        results = [(item, next(outputs)) if isinstance(item, Samples) else item for item in items]
+        results = [Answered(i, next(outputs), len(accepted)) if isinstance(i, Samples) else i for i in items]
         return results if self.max_batch_size > 1 else results[0]
 
     def encode_response(self, output: Any, **kwargs: Any) -> JSONResponse:
         """The answer as JSON, or HTTP 400 with the one-line reason (`detail`, as FastAPI words its errors)."""
         if isinstance(output, BadRequest):
             return JSONResponse({"detail": str(output)}, status_code=400)
-        samples, outputs = output
         model = self.served()
-        return JSONResponse(answer(model.task, model.inputs, outputs, samples.many))
+        body = answer(model.task, model.inputs, output.outputs, output.samples.many)
+        return JSONResponse(body, headers={"X-Batch-Size": str(output.batch_requests)})
