@@ -1,6 +1,7 @@
 """A real `scripts/serve.py` process on a free loopback port, a JSON client for it, and predict's raw outputs."""
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -74,19 +75,20 @@ class Server:
 
 @contextmanager
 def started(ckpt: Path, *args: str, log: Path) -> Iterator[Server]:
-    """Starts serve.py and returns at once (call `ready()`); Ctrl+C (SIGINT) stops it and its workers at the end."""
+    """Starts serve.py in its own process group and returns at once (call `ready()`); SIGTERM ends the group."""
     port = free_port()
     command = [sys.executable, str(SCRIPTS / "serve.py"), "--ckpt_path", str(ckpt), "--port", str(port), *args]
     with log.open("w") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield Server(process, Client(f"http://127.0.0.1:{port}"), log)
     finally:
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGTERM)  # the server, its worker and HTTP processes; Ctrl+C's tidy stop takes s
         try:
-            process.wait(timeout=60)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 class KeepPredictions(L.Callback):

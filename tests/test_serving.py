@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from blueprint.data.mnist import MEAN, STD
+from blueprint.serving.requests import BadRequest, decode
 from tests.conftest import config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
 from tests.scripts import load_script
@@ -168,3 +169,152 @@ def test_a_bad_checkpoint_is_one_error_line_before_the_port_is_bound(mnist, tmp_
         one_line(lines[0], fragment)
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))  # the port is still free
+
+
+def write_animals(path: Path, rows: int) -> None:
+    """Labels that sort (bee, cat, owl) in another order than they first appear; a feature name with a space."""
+    rng = np.random.default_rng(0)
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["height cm", "weight_kg", "legs", "kind"])
+        for i in range(rows):
+            k = i % 3
+            writer.writerow([round(rng.normal(10 + 20 * k, 3), 2), round(rng.normal(1 + k, 0.3), 3), 2 + 4 * (k == 1),
+                             ["owl", "cat", "bee"][k]])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory):
+    """A tabular checkpoint trained on a CSV with string labels, its server, and predict's answers on new rows."""
+    root = tmp_path_factory.mktemp("serve_table")
+    write_animals(root / "animals.csv", 60)
+    write_animals(root / "new.csv", 5)
+    data = ["--data.init_args.source=null", f"--data.init_args.csv={root / 'animals.csv'}",
+            "--data.init_args.target=kind", "--model.init_args.net.init_args.in_features=3",
+            "--model.init_args.net.init_args.out_features=3", "--model.init_args.net.init_args.hidden=[8]"]  # fmt: skip
+    args = ["-c", config("tabular_mlp_multiclass.yaml"), *data, *QUIET]
+    fit = run_cli("fit", *args, "--trainer.max_steps=3", "--test_after_fit=false", f"--trainer.default_root_dir={root}",
+                  f"--trainer.logger.init_args.save_dir={root}")  # fmt: skip
+    ckpt = Path(fit.trainer.checkpoint_callback.last_model_path)
+    with started(ckpt, log=root / "server.log") as server:
+        predict = run_cli("predict", *args, f"--ckpt_path={ckpt}", f"--data.init_args.predict_csv={root / 'new.csv'}",
+                          "--trainer.logger=false", f"--trainer.default_root_dir={root}", KEEP)  # fmt: skip
+        with (root / "new.csv").open() as file:
+            rows = [{k: float(v) for k, v in line.items() if k != "kind"} for line in csv.DictReader(file)]
+        with (root / "predictions.csv").open() as file:
+            labels = [line["label"] for line in csv.DictReader(file)]
+        yield SimpleNamespace(client=server.ready(), rows=rows, labels=labels, probabilities=predicted(predict))
+
+
+@pytest.mark.slow  # a second server process: ~10 s on a quiet machine
+def test_table_answers_equal_predict_with_the_training_label_order(table) -> None:
+    status, answer, _ = table.client.predict({"rows": table.rows})
+    assert status == 200
+    assert [p["label"] for p in answer["predictions"]] == table.labels
+    for prediction, expected in zip(answer["predictions"], table.probabilities, strict=True):
+        assert list(prediction["probabilities"]) == ["bee", "cat", "owl"]
+        assert np.abs(np.array(list(prediction["probabilities"].values())) - expected.numpy()).max() <= 1e-5
+    status, single, _ = table.client.predict({"rows": table.rows[0]})  # one row: one prediction, not a list
+    assert status == 200 and single == answer["predictions"][0]
+    status, info, _ = table.client.send("/info")
+    assert info["model"]["features"] == ["height cm", "weight_kg", "legs"]
+    assert info["model"]["classes"] == ["bee", "cat", "owl"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda row: row.pop("legs"), "row 0 misses feature 'legs'"),
+        (lambda row: row.update(wings=2), "row 0 has unknown feature 'wings'"),
+        (lambda row: row.update(legs=float("nan")), "feature 'legs' is nan"),
+        (lambda row: row.update(legs="four"), "feature 'legs' is 'four'"),
+    ],
+    ids=["missing feature", "extra feature", "non-finite", "not a number"],
+)
+def test_bad_rows_are_one_line_400_and_the_server_keeps_serving(table, change, fragment: str) -> None:
+    row = dict(table.rows[0])
+    change(row)
+    status, answer, _ = table.client.predict({"rows": [row, table.rows[1]]})
+    assert status == 400
+    one_line(answer["detail"], fragment)
+    assert table.client.predict({"rows": table.rows[:1]})[0] == 200
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny ConvLSTM checkpoint (32x32 frames, 4 in, 3 out), its server, and predict's predictions.npy."""
+    from tests.test_moving_mnist_models import TINY
+
+    root = tmp_path_factory.mktemp("serve_frames")
+    args = ["-c", config("moving_mnist_convlstm.yaml"), *TINY, "--model.init_args.net.init_args.hidden_channels=[4]",
+            "--trainer.precision=32-true", "--trainer.enable_model_summary=false"]  # fmt: skip
+    fit = run_cli("fit", *args, "--trainer.max_steps=2", "--trainer.limit_val_batches=1", "--test_after_fit=false",
+                  f"--trainer.default_root_dir={root}", f"--trainer.logger.init_args.save_dir={root}")  # fmt: skip
+    ckpt = Path(fit.trainer.checkpoint_callback.last_model_path)
+    with started(ckpt, log=root / "server.log") as server:
+        predict = run_cli("predict", *args, f"--ckpt_path={ckpt}", "--trainer.logger=false",
+                          f"--trainer.default_root_dir={root}")  # fmt: skip
+        sequences = predict.datamodule.splits["test"][0]  # uint8 (N, T, H, W), as predict read them
+        yield SimpleNamespace(
+            client=server.ready(),
+            inputs=sequences[:, :4].transpose(0, 1).numpy(),  # the public layout (T, N, H, W)
+            expected=np.load(root / "predictions" / "predictions.npy"),
+        )
+
+
+@pytest.mark.slow  # a third server process
+def test_frames_answers_equal_predict_in_the_public_layout(frames) -> None:
+    status, answer, _ = frames.client.predict({"frames": frames.inputs.tolist()})
+    assert status == 200
+    assert np.array_equal(np.array(answer["frames"]), frames.expected)  # (3, 8, 32, 32) uint8, as predictions.npy
+    status, one, _ = frames.client.predict({"frames": frames.inputs[:, 5].tolist()})  # one sequence: (T, H, W)
+    assert status == 200 and np.array_equal(np.array(one["frames"]), frames.expected[:, 5])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda x: x[:3], "frames has shape [3, 8, 32, 32]"),
+        (lambda x: x.astype(np.float64) * 2, "send values in [0, 255]"),
+        (lambda x: np.where(x == 0, np.inf, x), "non-finite number (inf)"),
+    ],
+    ids=["wrong shape", "out of range", "non-finite"],
+)
+def test_bad_frames_are_one_line_400_and_the_server_keeps_serving(frames, make, fragment: str) -> None:
+    body = json.dumps({"frames": make(frames.inputs).tolist()}).encode()  # json writes inf as Infinity
+    status, answer, _ = frames.client.send("/predict", body)
+    assert status == 400
+    one_line(answer["detail"], fragment)
+    assert frames.client.predict({"frames": frames.inputs[:, 0].tolist()})[0] == 200
+
+
+TABLE_INPUTS = {"kind": "table", "features": ["a", "b"], "mean": [1.0, 2.0], "std": [2.0, 4.0], "classes": None}
+FRAME_INPUTS = {"kind": "frames", "shape": [2, 1, 4, 4], "target_frames": 1}
+
+
+def test_rows_are_scaled_as_the_training_split_was() -> None:
+    """In the default suite, where the table server's slow tests do not run: the decoder alone, no server."""
+    samples = decode({"rows": [{"b": 6, "a": 3}, {"a": -1, "b": 2}]}, TABLE_INPUTS)
+    assert samples.many and torch.equal(samples.inputs, torch.tensor([[1.0, 1.0], [-1.0, 0.0]]))
+    assert not decode({"rows": {"a": 1, "b": 2}}, TABLE_INPUTS).many
+
+
+@pytest.mark.parametrize(
+    ("body", "inputs", "fragment"),
+    [
+        ({"rows": [{"a": 1}]}, TABLE_INPUTS, "row 0 misses feature 'b'"),
+        ({"rows": [{"a": 1, "b": 2}, {"a": 1, "b": 2, "c": 3}]}, TABLE_INPUTS, "row 1 has unknown feature 'c'"),
+        ({"rows": [{"a": 1, "b": float("inf")}]}, TABLE_INPUTS, "feature 'b' is inf"),
+        ({"rows": [{"a": True, "b": 2}]}, TABLE_INPUTS, "feature 'a' is True"),
+        ({"rows": []}, TABLE_INPUTS, "non-empty list of objects"),
+        ({"frames": [[[0] * 4] * 4] * 3}, FRAME_INPUTS, "frames has shape [3, 4, 4]"),
+        ({"frames": [[[0] * 4] * 4, [[0] * 4] * 4], "extra": 1}, FRAME_INPUTS, "unknown key 'extra'"),
+    ],
+    ids=["missing", "extra", "non-finite", "bool", "no rows", "frame count", "extra key"],
+)
+def test_the_decoder_names_the_bad_value(body: dict, inputs: dict, fragment: str) -> None:
+    with pytest.raises(BadRequest) as refusal:
+        decode(body, inputs)
+    one_line(str(refusal.value), fragment)

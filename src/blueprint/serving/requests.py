@@ -116,13 +116,12 @@ def table(value: Any, inputs: dict[str, Any]) -> Samples:
 def frames(value: Any, inputs: dict[str, Any]) -> Samples:
     """Frames 0-255 in the public Moving MNIST layout: (T, N, H, W) for N sequences, or (T, H, W) for one."""
     time, _, height, width = inputs["shape"]
-    array = numbers(value, "frames", 0, 255)
-    many = array.ndim == 4
-    if not many and array.ndim == 3:
-        array = array[:, None]
+    sent = numbers(value, "frames", 0, 255)
+    many = sent.ndim == 4
+    array = sent if many or sent.ndim != 3 else sent[:, None]
     if array.ndim != 4 or array.shape[0] != time or array.shape[2:] != (height, width) or array.shape[1] == 0:
         raise BadRequest(
-            f"frames has shape {list(array.shape)}; this model takes {[time, height, width]} (frames, height, width) "
+            f"frames has shape {list(sent.shape)}; this model takes {[time, height, width]} (frames, height, width) "
             f"or {[time, 'N', height, width]} for N sequences, pixels 0-255"
         )
     sequences = torch.from_numpy(array).float() / 255.0  # as FrameLoader scales uint8 frames
