@@ -318,3 +318,24 @@ def test_the_decoder_names_the_bad_value(body: dict, inputs: dict, fragment: str
     with pytest.raises(BadRequest) as refusal:
         decode(body, inputs)
     one_line(str(refusal.value), fragment)
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "fragments"),
+    [
+        ("serve", [], ["--ckpt_path", "required"]),
+        ("serve", ["--ckpt_path", "x.ckpt", "--port", "80"], ["--port", "'80'", "1024 to 65535"]),
+        ("serve", ["--ckpt_path", "x.ckpt", "--max_batch_size", "0"], ["--max_batch_size", "'0'", ">= 1"]),
+        ("serve", ["--ckpt_path", "x.ckpt", "--max_payload_mb", "0"], ["--max_payload_mb", "'0'", "above 0"]),
+        ("serve", ["--ckpt_path", "x.ckpt", "--host", "10.0.0.1"], ["--host", "127.0.0.1"]),
+        ("serve_load", ["--ckpt_path", "missing.ckpt"], ["missing.ckpt", "not a file"]),
+        ("serve_load", ["--ckpt_path", ".", "--requests", "0"], ["--requests", "'0'"]),
+    ],
+)
+def test_scripts_refuse_bad_arguments_in_one_line(script: str, argv: list[str], fragments: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        load_script(script).main(argv)
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    one_line(lines[0], *fragments)
