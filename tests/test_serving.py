@@ -339,3 +339,20 @@ def test_scripts_refuse_bad_arguments_in_one_line(script: str, argv: list[str], 
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     one_line(lines[0], *fragments)
+
+
+def test_data_modules_save_how_they_read_inputs_in_their_checkpoint_state() -> None:
+    """What `serve` rebuilds preprocessing from: plain values in the data module's state (weights_only-safe)."""
+    from blueprint.data import CIFAR10DataModule, MNISTDataModule, MovingMNISTDataModule, TabularDataModule
+
+    assert MNISTDataModule().state_dict()["serving_inputs"] == {
+        "kind": "image", "shape": [1, 28, 28], "mean": [MEAN], "std": [STD], "classes": [str(k) for k in range(10)]
+    }  # fmt: skip
+    assert CIFAR10DataModule(normalize=False).state_dict()["serving_inputs"]["std"] == [1.0, 1.0, 1.0]
+    moving = MovingMNISTDataModule(frame_size=32, input_frames=4, target_frames=3).state_dict()["serving_inputs"]
+    assert moving == {"kind": "frames", "shape": [4, 1, 32, 32], "target_frames": 3}
+    wine = TabularDataModule(source="wine")
+    table = wine.state_dict()["serving_inputs"]
+    assert table["features"][:2] == ["alcohol", "malic_acid"] and table["classes"] == ["class_0", "class_1", "class_2"]
+    assert (table["mean"], table["std"]) == (wine.scaler["mean"], wine.scaler["std"])
+    assert TabularDataModule(source="wine", standardize=False).state_dict()["serving_inputs"]["mean"] is None
