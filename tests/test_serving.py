@@ -112,6 +112,12 @@ BAD_IMAGE_REQUESTS = {
         400,
         "not a PNG or JPEG",
     ),  # fmt: skip
+    "a PNG of the wrong size": (
+        json.dumps({"image": png(torch.zeros(8, 9, dtype=torch.uint8))}).encode(),
+        "application/json",
+        400,
+        "image is 9x8 pixels; this model takes 28x28",
+    ),  # fmt: skip
     "oversized": (json.dumps({"image": "A" * 60_000}).encode(), "application/json", 413, "0.05 MB limit"),
 }
 

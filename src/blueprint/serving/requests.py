@@ -59,7 +59,7 @@ def numbers(value: Any, name: str, low: float = -math.inf, high: float = math.in
 def image(value: Any, inputs: dict[str, Any]) -> torch.Tensor:
     """A base64 PNG/JPEG or pixels 0-255 in the dataset's shape (C, H, W), or (H, W) for one channel -> (C, H, W)."""
     channels, height, width = inputs["shape"]
-    pixels = image_file(value, channels) if isinstance(value, str) else numbers(value, "image", 0, 255)
+    pixels = image_file(value, channels, (width, height)) if isinstance(value, str) else numbers(value, "image", 0, 255)
     if channels == 1 and pixels.shape == (height, width):
         pixels = pixels[None]
     if pixels.shape != (channels, height, width):
@@ -72,8 +72,11 @@ def image(value: Any, inputs: dict[str, Any]) -> torch.Tensor:
     return (torch.from_numpy(pixels).float() / 255.0 - mean) / std
 
 
-def image_file(text: str, channels: int) -> np.ndarray:
-    """A base64-encoded PNG or JPEG -> (C, H, W) pixels, in grey or RGB as the model was trained."""
+def image_file(text: str, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """A base64-encoded PNG or JPEG of `size` (width, height) -> (C, H, W) pixels, grey or RGB as in training.
+
+    The size is checked before any pixel is decoded: a small file may claim a huge image.
+    """
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -82,8 +85,10 @@ def image_file(text: str, channels: int) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as file:
             if file.format not in IMAGE_FORMATS:
                 raise BadRequest(f"image is a {file.format} file; send a PNG or JPEG")
+            if file.size != size:
+                raise BadRequest(f"image is {file.size[0]}x{file.size[1]} pixels; this model takes {size[0]}x{size[1]}")
             pixels = np.asarray(file.convert("L" if channels == 1 else "RGB"))
-    except (UnidentifiedImageError, OSError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as err:
         raise BadRequest(f"image is not a PNG or JPEG file ({type(err).__name__}); send a base64 PNG/JPEG") from None
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 
