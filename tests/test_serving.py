@@ -1,7 +1,8 @@
 """`blueprint serve` (scripts/serve.py) over real HTTP: answers equal `blueprint predict`; bad input is a one-line 4xx.
 
-One server process per checkpoint kind, shared by that kind's tests: each takes seconds to start (its worker imports
-torch again). The checkpoints come from a few training steps of tiny nets.
+One server process per checkpoint kind, and one test per server: each takes seconds to start (its worker imports
+torch again), and pytest-xdist would start a module's fixture once per worker. The checkpoints come from a few
+training steps of tiny nets; the table and frame servers' tests are slow-marked, their decoders tested here alone.
 """
 
 import base64
@@ -24,7 +25,7 @@ from blueprint.serving.requests import BadRequest, decode
 from tests.conftest import config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
 from tests.scripts import load_script
-from tests.serving import predicted, started
+from tests.serving import free_port, predicted, started
 
 KEEP = "--trainer.callbacks+=tests.serving.KeepPredictions"
 MNIST = ["-c", config("mnist_cnn.yaml"), *TINY_NET["mnist_cnn.yaml"], *QUIET]
@@ -74,7 +75,21 @@ def mnist(tmp_path_factory: pytest.TempPathFactory):
         )
 
 
-def test_answers_equal_predict_for_pngs_and_pixel_lists_sent_together(mnist) -> None:
+def test_mnist_server_answers_as_predict_and_refuses_bad_input_in_one_line(mnist) -> None:
+    """One test for every check on this server: a server takes seconds to start, and pytest-xdist would start one
+    per worker that runs a test of it."""
+    assert mnist.client.send("/health")[:2] == (200, "ok")
+    status, info, _ = mnist.client.send("/info")
+    assert status == 200
+    assert info["model"] == {"task": "ClassificationTask", "kind": "image", "shape": [1, 28, 28],
+                             "classes": [str(k) for k in range(10)]}  # fmt: skip
+    answers_equal_predict_for_pngs_and_pixel_lists_sent_together(mnist)
+    for case in BAD_IMAGE_REQUESTS:
+        bad_input_is_one_line_4xx_and_the_server_keeps_serving(mnist, case)
+    a_bad_request_does_not_fail_the_batch_it_joins(mnist)
+
+
+def answers_equal_predict_for_pngs_and_pixel_lists_sent_together(mnist) -> None:
     """16 requests at once: half PNG files, half pixel lists; LitServe batches them (X-Batch-Size says how)."""
     bodies = [{"image": png(p) if i % 2 else p.tolist()} for i, p in enumerate(mnist.pixels)]
     with ThreadPoolExecutor(16) as pool:
@@ -85,14 +100,6 @@ def test_answers_equal_predict_for_pngs_and_pixel_lists_sent_together(mnist) -> 
         assert list(answer["probabilities"]) == [str(k) for k in range(10)]
         assert np.abs(np.array(list(answer["probabilities"].values())) - expected.numpy()).max() <= 1e-5
     assert max(int(headers["X-Batch-Size"]) for _, _, headers in answers) > 1
-
-
-def test_health_and_model_card(mnist) -> None:
-    assert mnist.client.send("/health")[:2] == (200, "ok")
-    status, info, _ = mnist.client.send("/info")
-    assert status == 200
-    assert info["model"] == {"task": "ClassificationTask", "kind": "image", "shape": [1, 28, 28],
-                             "classes": [str(k) for k in range(10)]}  # fmt: skip
 
 
 DIGIT = [[0] * 28] * 28
@@ -122,17 +129,16 @@ BAD_IMAGE_REQUESTS = {
 }
 
 
-@pytest.mark.parametrize("case", BAD_IMAGE_REQUESTS)
-def test_bad_input_is_one_line_4xx_and_the_server_keeps_serving(mnist, case: str) -> None:
+def bad_input_is_one_line_4xx_and_the_server_keeps_serving(mnist, case: str) -> None:
     body, content_type, expected_status, fragment = BAD_IMAGE_REQUESTS[case]
     status, answer, _ = mnist.client.send("/predict", body, content_type)
-    assert status == expected_status
+    assert status == expected_status, case
     one_line(answer["detail"], fragment)
     status, answer, _ = mnist.client.predict({"image": mnist.pixels[0].tolist()})
-    assert status == 200 and answer["label"] == mnist.labels[0]
+    assert status == 200 and answer["label"] == mnist.labels[0], case
 
 
-def test_a_bad_request_does_not_fail_the_batch_it_joins(mnist) -> None:
+def a_bad_request_does_not_fail_the_batch_it_joins(mnist) -> None:
     bodies = [{"image": mnist.pixels[i // 2].tolist() if i % 2 else [[0] * 5]} for i in range(16)]
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(mnist.client.predict, bodies))
@@ -140,33 +146,43 @@ def test_a_bad_request_does_not_fail_the_batch_it_joins(mnist) -> None:
     assert [answer["label"] for _, answer, _ in answers[1::2]] == mnist.labels[:8]
 
 
-def refused_checkpoints(folder: Path, trained: Path) -> dict[str, tuple[Path, str]]:
+def refused_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
     """Checkpoints serve.py must refuse, each with what its error line names."""
-    corrupt = folder / "corrupt.ckpt"
-    corrupt.write_bytes(b"not a checkpoint")
-    foreign = folder / "foreign.ckpt"
-    torch.save({"weights": torch.zeros(1)}, foreign)
-    checkpoint = torch.load(trained, weights_only=True)
-    older = folder / "older.ckpt"
-    del checkpoint["MNISTDataModule"]["serving_inputs"]
-    torch.save(checkpoint, older)
-    other_class = folder / "other_class.ckpt"
-    checkpoint["MNISTDataModule"]["serving_inputs"] = {"kind": "image", "shape": [1, 28, 28]}
-    checkpoint["hyper_parameters"]["_class_path"] = "torch.nn.Linear"
-    torch.save(checkpoint, other_class)
+    inputs = {"kind": "image", "shape": [1, 28, 28], "mean": [0.0], "std": [1.0], "classes": None}
+    task = "blueprint.tasks.ClassificationTask"
+    saved = {
+        "corrupt": b"not a checkpoint",
+        "foreign": {"weights": torch.zeros(1)},
+        "older": {"state_dict": {}, "hyper_parameters": {"_class_path": task}, "MNISTDataModule": {"split": {}}},
+        "other_class": {
+            "state_dict": {"weight": torch.zeros(1, 1)},
+            "hyper_parameters": {
+                "_class_path": "torch.nn.Linear",
+                "_instantiator": "lightning.pytorch.cli.instantiate_module",
+            },
+            "MNISTDataModule": {"serving_inputs": inputs},
+        },
+        "plain_lightning": {"state_dict": {"w": torch.zeros(1)}, "MNISTDataModule": {"serving_inputs": inputs}},
+    }
+    for name, content in saved.items():
+        if isinstance(content, bytes):
+            (folder / f"{name}.ckpt").write_bytes(content)
+        else:
+            torch.save(content, folder / f"{name}.ckpt")
     return {
         "missing": (folder / "missing.ckpt", "does not exist"),
-        "corrupt": (corrupt, "is not a readable checkpoint"),
-        "not a Lightning checkpoint": (foreign, "no state_dict"),
-        "saved before serving_inputs": (older, "does not say how its data module read inputs"),
-        "not a blueprint task": (other_class, "does not rebuild a blueprint task"),
+        "corrupt": (folder / "corrupt.ckpt", "is not a readable checkpoint"),
+        "not a Lightning checkpoint": (folder / "foreign.ckpt", "no state_dict"),
+        "saved before serving_inputs": (folder / "older.ckpt", "does not say how its data module read inputs"),
+        "another class": (folder / "other_class.ckpt", "does not rebuild a blueprint task"),
+        "a plain LightningModule": (folder / "plain_lightning.ckpt", "does not rebuild a blueprint task"),
     }
 
 
-def test_a_bad_checkpoint_is_one_error_line_before_the_port_is_bound(mnist, tmp_path: Path, capsys) -> None:
+def test_a_bad_checkpoint_is_one_error_line_before_the_port_is_bound(tmp_path: Path, capsys) -> None:
     serve = load_script("serve")
-    for name, (path, fragment) in refused_checkpoints(tmp_path, mnist.ckpt).items():
-        port = 8000 + sum(map(ord, name))  # any free port: serve.py must not bind it
+    for name, (path, fragment) in refused_checkpoints(tmp_path).items():
+        port = free_port()  # serve.py must leave it unbound
         with pytest.raises(SystemExit) as exit_info:
             serve.main(["--ckpt_path", str(path), "--port", str(port)])
         assert exit_info.value.code == 2, name
@@ -212,8 +228,16 @@ def table(tmp_path_factory: pytest.TempPathFactory):
         yield SimpleNamespace(client=server.ready(), rows=rows, labels=labels, probabilities=predicted(predict))
 
 
-@pytest.mark.slow  # a second server process: ~10 s on a quiet machine
-def test_table_answers_equal_predict_with_the_training_label_order(table) -> None:
+BAD_ROWS = {
+    "missing feature": (lambda row: row.pop("legs"), "row 0 misses feature 'legs'"),
+    "extra feature": (lambda row: row.update(wings=2), "row 0 has unknown feature 'wings'"),
+    "non-finite": (lambda row: row.update(legs=float("nan")), "feature 'legs' is nan"),
+    "not a number": (lambda row: row.update(legs="four"), "feature 'legs' is 'four'"),
+}
+
+
+@pytest.mark.slow  # a second server process: seconds to start; one test, so pytest-xdist starts it once
+def test_table_server_answers_as_predict_with_the_training_label_order(table) -> None:
     status, answer, _ = table.client.predict({"rows": table.rows})
     assert status == 200
     assert [p["label"] for p in answer["predictions"]] == table.labels
@@ -225,26 +249,13 @@ def test_table_answers_equal_predict_with_the_training_label_order(table) -> Non
     status, info, _ = table.client.send("/info")
     assert info["model"]["features"] == ["height cm", "weight_kg", "legs"]
     assert info["model"]["classes"] == ["bee", "cat", "owl"]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("change", "fragment"),
-    [
-        (lambda row: row.pop("legs"), "row 0 misses feature 'legs'"),
-        (lambda row: row.update(wings=2), "row 0 has unknown feature 'wings'"),
-        (lambda row: row.update(legs=float("nan")), "feature 'legs' is nan"),
-        (lambda row: row.update(legs="four"), "feature 'legs' is 'four'"),
-    ],
-    ids=["missing feature", "extra feature", "non-finite", "not a number"],
-)
-def test_bad_rows_are_one_line_400_and_the_server_keeps_serving(table, change, fragment: str) -> None:
-    row = dict(table.rows[0])
-    change(row)
-    status, answer, _ = table.client.predict({"rows": [row, table.rows[1]]})
-    assert status == 400
-    one_line(answer["detail"], fragment)
-    assert table.client.predict({"rows": table.rows[:1]})[0] == 200
+    for case, (change, fragment) in BAD_ROWS.items():
+        row = dict(table.rows[0])
+        change(row)
+        status, answer, _ = table.client.predict({"rows": [row, table.rows[1]]})
+        assert status == 400, case
+        one_line(answer["detail"], fragment)
+        assert table.client.predict({"rows": table.rows[:1]})[0] == 200, case
 
 
 @pytest.fixture(scope="module")
@@ -269,31 +280,26 @@ def frames(tmp_path_factory: pytest.TempPathFactory):
         )
 
 
+BAD_FRAMES = {
+    "wrong shape": (lambda x: x[:3], "frames has shape [3, 8, 32, 32]"),
+    "out of range": (lambda x: x.astype(np.float64) * 2, "send values in [0, 255]"),
+    "non-finite": (lambda x: np.where(x == 0, np.inf, x), "non-finite number (inf)"),
+}
+
+
 @pytest.mark.slow  # a third server process
-def test_frames_answers_equal_predict_in_the_public_layout(frames) -> None:
+def test_frames_server_answers_as_predict_in_the_public_layout(frames) -> None:
     status, answer, _ = frames.client.predict({"frames": frames.inputs.tolist()})
     assert status == 200
     assert np.array_equal(np.array(answer["frames"]), frames.expected)  # (3, 8, 32, 32) uint8, as predictions.npy
     status, one, _ = frames.client.predict({"frames": frames.inputs[:, 5].tolist()})  # one sequence: (T, H, W)
     assert status == 200 and np.array_equal(np.array(one["frames"]), frames.expected[:, 5])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("make", "fragment"),
-    [
-        (lambda x: x[:3], "frames has shape [3, 8, 32, 32]"),
-        (lambda x: x.astype(np.float64) * 2, "send values in [0, 255]"),
-        (lambda x: np.where(x == 0, np.inf, x), "non-finite number (inf)"),
-    ],
-    ids=["wrong shape", "out of range", "non-finite"],
-)
-def test_bad_frames_are_one_line_400_and_the_server_keeps_serving(frames, make, fragment: str) -> None:
-    body = json.dumps({"frames": make(frames.inputs).tolist()}).encode()  # json writes inf as Infinity
-    status, answer, _ = frames.client.send("/predict", body)
-    assert status == 400
-    one_line(answer["detail"], fragment)
-    assert frames.client.predict({"frames": frames.inputs[:, 0].tolist()})[0] == 200
+    for case, (make, fragment) in BAD_FRAMES.items():
+        body = json.dumps({"frames": make(frames.inputs).tolist()}).encode()  # json writes inf as Infinity
+        status, answer, _ = frames.client.send("/predict", body)
+        assert status == 400, case
+        one_line(answer["detail"], fragment)
+        assert frames.client.predict({"frames": frames.inputs[:, 0].tolist()})[0] == 200, case
 
 
 TABLE_INPUTS = {"kind": "table", "features": ["a", "b"], "mean": [1.0, 2.0], "std": [2.0, 4.0], "classes": None}
