@@ -17,7 +17,7 @@ FIT_FIX = "pass a .ckpt that `blueprint fit` wrote (e.g. logs/<name>/version_N/c
 
 @dataclass(frozen=True)
 class ServedModel:
-    """The task in eval mode on the CPU, and the data module's `serving_inputs()` saved with it."""
+    """The task in eval mode, and the data module's `serving_inputs()` saved with it."""
 
     task: BaseTask
     inputs: dict[str, Any]
