@@ -1,8 +1,9 @@
 """The rooms stay separate as the project grows: each imports only the rooms below it, and the root stays small.
 
 Dependencies run one way: nets/, optim/, data/ and checkpointing/ import no other room (errors.py aside); tasks/
-may use nets/ and optim/; callbacks/ may use all but data/ and cli/; cli/ (the command) sits on top and may import
-every room, while no room imports cli/.
+may use nets/ and optim/; callbacks/ may use all but data/, serving/ and cli/; serving/ may use tasks/, nets/, data/
+and checkpointing/; cli/ (the command) sits on top and may import every room, while no room imports cli/, and only
+cli/ may import serving/.
 """
 
 import ast
@@ -15,7 +16,7 @@ import blueprint
 PACKAGE_DIR = Path(blueprint.__file__).resolve().parent
 PACKAGE = PACKAGE_DIR.name
 
-ROOMS = ("callbacks", "checkpointing", "cli", "data", "nets", "optim", "tasks")
+ROOMS = ("callbacks", "checkpointing", "cli", "data", "nets", "optim", "serving", "tasks")
 
 
 def _rooms(*names: str) -> tuple[str, ...]:
@@ -23,12 +24,17 @@ def _rooms(*names: str) -> tuple[str, ...]:
 
 
 FORBIDDEN = {
-    "nets": ("lightning", "pytorch_lightning", *_rooms("tasks", "data", "optim", "callbacks", "checkpointing", "cli")),
-    "optim": _rooms("tasks", "data", "nets", "callbacks", "checkpointing", "cli"),
-    "tasks": _rooms("data", "callbacks", "checkpointing", "cli"),
-    "data": _rooms("tasks", "nets", "optim", "callbacks", "checkpointing", "cli"),
-    "checkpointing": _rooms("tasks", "data", "nets", "optim", "callbacks", "cli"),
-    "callbacks": _rooms("cli", "data"),
+    "nets": (
+        "lightning",
+        "pytorch_lightning",
+        *_rooms("tasks", "data", "optim", "callbacks", "checkpointing", "cli", "serving"),
+    ),
+    "optim": _rooms("tasks", "data", "nets", "callbacks", "checkpointing", "cli", "serving"),
+    "tasks": _rooms("data", "callbacks", "checkpointing", "cli", "serving"),
+    "data": _rooms("tasks", "nets", "optim", "callbacks", "checkpointing", "cli", "serving"),
+    "checkpointing": _rooms("tasks", "data", "nets", "optim", "callbacks", "cli", "serving"),
+    "callbacks": _rooms("cli", "data", "serving"),
+    "serving": _rooms("callbacks", "optim", "cli"),
     "cli": (),
 }
 
@@ -89,6 +95,8 @@ def test_room_imports_stay_inside_their_boundaries(room: str) -> None:
         ("optim", f"from {PACKAGE}.tasks import ClassificationTask\n", f"{PACKAGE}.tasks"),
         ("checkpointing", f"from {PACKAGE}.cli import cli_main\n", f"{PACKAGE}.cli"),
         ("data", "from ..nets import MLP\n", f"{PACKAGE}.nets"),
+        ("tasks", f"from {PACKAGE}.serving import build_server\n", f"{PACKAGE}.serving"),
+        ("serving", "from ..cli import cli_main\n", f"{PACKAGE}.cli"),
     ],
 )
 def test_checker_catches_forbidden_imports(room: str, source: str, caught: str, monkeypatch, tmp_path: Path) -> None:

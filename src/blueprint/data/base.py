@@ -12,6 +12,7 @@ from blueprint.data.quoting import quoted
 from blueprint.errors import UserError
 
 Split = tuple[Tensor, ...]
+SERVING_INPUTS = "serving_inputs"  # the key of serving_inputs() in the data module's checkpoint state
 
 
 class Ranks(TypedDict):
@@ -143,9 +144,23 @@ class InMemoryDataModule(L.LightningDataModule):
         """What decides which samples are train, val and test, keyed by data option; a resumed fit must keep it."""
         return {"seed": self.seed}
 
+    def serving_inputs(self) -> dict[str, Any] | None:
+        """How raw inputs become this module's tensors, as plain values a server reads from the checkpoint alone.
+
+        `kind` is "image" (uint8-range pixels: `/ 255`, then `(x - mean) / std` per channel), "table" (named feature
+        columns, `(x - mean) / std` when standardized) or "frames" (uint8 frames `/ 255`); None: not servable.
+        """
+        return None
+
     def state_dict(self) -> dict[str, Any]:
-        """The split and the training stream's position go into checkpoints, so a resumed run sees the same batches."""
+        """The split and the training stream's position go into checkpoints, so a resumed run sees the same batches.
+
+        So do the serving inputs, so `blueprint serve` preprocesses requests as this module did the data.
+        """
         state: dict[str, Any] = {"split": self.split_identity()}
+        inputs = self.serving_inputs()
+        if inputs is not None:
+            state[SERVING_INPUTS] = inputs
         if self._train_loader is not None:
             state["train_loader"] = self._train_loader.state_dict()
         return state

@@ -92,6 +92,12 @@ class CIFAR10DataModule(InMemoryDataModule):
         splits["test"] = (to_tensor_images(test.data, self.normalize), torch.tensor(test.targets))
         return splits
 
+    def serving_inputs(self) -> dict[str, Any]:
+        """Pixels 0-255, scaled as `to_tensor_images` does (standardized per channel only with `normalize`)."""
+        mean, std = (list(MEAN), list(STD)) if self.normalize else ([0.0] * 3, [1.0] * 3)
+        classes = self.classes or [str(k) for k in range(self.num_classes)]
+        return {"kind": "image", "shape": list(self.input_shape), "mean": mean, "std": std, "classes": classes}
+
     def train_transform(self) -> BatchTransform | None:
         """Pad by `crop_padding`, crop back to 32x32 and maybe mirror, each image with its own draw."""
         if self.crop_padding == 0 and not self.hflip:

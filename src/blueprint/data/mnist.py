@@ -113,6 +113,11 @@ class MNISTDataModule(InMemoryDataModule):
             return load_embedded(self.val_size, self.test_size, self.seed)
         return load_torchvision(self.dataset, self.data_dir, self.download, self.val_size, self.seed)
 
+    def serving_inputs(self) -> dict[str, Any]:
+        """Pixels 0-255, normalized as `_normalize` does; labels are the digits (or FashionMNIST's indices)."""
+        classes = [str(k) for k in range(self.num_classes)]
+        return {"kind": "image", "shape": list(self.input_shape), "mean": [MEAN], "std": [STD], "classes": classes}
+
     def train_transform(self) -> BatchTransform | None:
         """Random shifts of up to `augment_shift` pixels, drawn per digit; background stays background."""
         if self.augment_shift == 0:

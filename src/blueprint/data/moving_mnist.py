@@ -123,6 +123,10 @@ class MovingMNISTDataModule(InMemoryDataModule):
         digits = {"val_digits": self.val_digits, "test_digits": self.test_digits}
         return super().split_identity() | digits | {"val_sequences": self.sequences["val"]}
 
+    def serving_inputs(self) -> dict[str, Any]:
+        """uint8 frames scaled to [0, 1] as FrameLoader does; the net answers `target_frames` frames."""
+        return {"kind": "frames", "shape": list(self.input_shape), "target_frames": self.target_frames}
+
     @property
     def total_frames(self) -> int:
         return self.input_frames + self.target_frames

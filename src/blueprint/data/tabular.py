@@ -213,6 +213,15 @@ class TabularDataModule(InMemoryDataModule):
         mean, std = torch.tensor(self.scaler["mean"]), torch.tensor(self.scaler["std"])
         return {name: ((x - mean) / std, *rest) for name, (x, *rest) in self._raw.items()}
 
+    def serving_inputs(self) -> dict[str, Any]:
+        """Rows keyed by the training feature names, scaled as `_scaled` does, and the training label order."""
+        self.setup()
+        mean = std = None
+        if self.standardize and self.scaler is not None:
+            mean, std = self.scaler["mean"], self.scaler["std"]
+        names = self.table().feature_names
+        return {"kind": "table", "features": names, "mean": mean, "std": std, "classes": self.classes}
+
     def state_dict(self) -> dict[str, Any]:
         """Plain lists only, so the checkpoint still loads with weights_only=True."""
         self.setup()

@@ -1,0 +1,64 @@
+"""Serve a trained checkpoint over HTTP with LitServe: POST /predict, GET /health, GET /info (the model card).
+
+    uv run python scripts/serve.py --ckpt_path logs/mnist_cnn/version_0/checkpoints/last.ckpt [--port 8000]
+
+The task is rebuilt from the checkpoint alone and requests get exactly the preprocessing `blueprint predict` applies
+(see docs/serving.md for the request and answer of each task). Requests arriving together are batched up to
+--max_batch_size, waiting at most --batch_timeout seconds. A missing, corrupt or foreign checkpoint is one `error:`
+line and exit 2, before the port is bound.
+"""
+
+import argparse
+import sys
+
+from blueprint.errors import UserError
+from blueprint.serving import build_server
+from one_line_errors import OneLineParser, fail, non_negative_float, positive_int, quiet_lightning_info
+
+HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
+
+
+def port_number(text: str) -> int:
+    """argparse type: LitServe binds ports 1024-65535 only."""
+    value = positive_int(text)
+    if not 1024 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1024 to 65535")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type for the payload limit, where 0 would refuse every request."""
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} would refuse every request; give a size above 0, e.g. 8")
+    return value
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt_path", required=True, help="a .ckpt written by `blueprint fit` (local file)")
+    parser.add_argument("--port", type=port_number, default=8000)
+    parser.add_argument("--host", choices=HOSTS, default="127.0.0.1", help="0.0.0.0 serves other machines too")
+    parser.add_argument("--max_batch_size", type=positive_int, default=32, help="1 turns batching off")
+    parser.add_argument("--batch_timeout", type=non_negative_float, default=0.01, help="seconds to fill a batch")
+    parser.add_argument("--accelerator", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    parser.add_argument("--max_payload_mb", type=positive_float, default=8.0, help="larger bodies get HTTP 413")
+    parser.add_argument("--log_level", choices=["debug", "info", "warning", "error"], default="info")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Builds the server (a bad checkpoint ends here, in one line) and serves until Ctrl+C."""
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        with quiet_lightning_info():
+            server = build_server(
+                opts.ckpt_path, opts.max_batch_size, opts.batch_timeout, opts.accelerator, opts.max_payload_mb
+            )
+    except UserError as err:
+        fail(str(err))
+    server.run(host=opts.host, port=opts.port, generate_client_file=False, log_level=opts.log_level)
+
+
+if __name__ == "__main__":
+    main()

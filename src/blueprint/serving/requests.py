@@ -1,0 +1,133 @@
+"""JSON request bodies -> the net's input tensors, preprocessed as the data module did; bad input is a BadRequest."""
+
+import base64
+import binascii
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_FORMATS = ("PNG", "JPEG")
+BODY_KEYS = {"image": "image", "table": "rows", "frames": "frames"}  # the one key a request body holds, per kind
+
+
+class BadRequest(ValueError):
+    """Input the server refuses with HTTP 400; the message names the value and the fix, on one line."""
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Preprocessed inputs (N, *input shape) of one request; `many` when it sent a list (rows, or N sequences)."""
+
+    inputs: torch.Tensor
+    many: bool
+
+
+def decode(body: dict[str, Any], inputs: dict[str, Any]) -> Samples:
+    """The request's samples, checked against the checkpoint's input description (`serving_inputs`)."""
+    key = BODY_KEYS[inputs["kind"]]
+    if set(body) != {key}:
+        other = sorted(set(body) - {key})
+        found = f"unknown key {other[0]!r}" if other else "no key"
+        raise BadRequest(f"the body has {found}; send a JSON object with one key, {key!r} (see GET /info)")
+    if inputs["kind"] == "image":
+        return Samples(image(body[key], inputs)[None], many=False)
+    if inputs["kind"] == "table":
+        return table(body[key], inputs)
+    return frames(body[key], inputs)
+
+
+def numbers(value: Any, name: str, low: float = -math.inf, high: float = math.inf) -> np.ndarray:
+    """A nested JSON list of finite numbers within [low, high] as float64; anything else is a BadRequest."""
+    if not isinstance(value, list):
+        raise BadRequest(f"{name} must be a nested list of numbers, got {type(value).__name__}")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise BadRequest(f"{name} is not a rectangular nested list of numbers (uneven rows, or not numbers)") from None
+    if not np.isfinite(array).all():
+        raise BadRequest(f"{name} holds a non-finite number ({array[~np.isfinite(array)][0]}); send finite values")
+    if array.size and (array.min() < low or array.max() > high):
+        raise BadRequest(f"{name} holds values in [{array.min():g}, {array.max():g}]; send values in [{low}, {high}]")
+    return array
+
+
+def image(value: Any, inputs: dict[str, Any]) -> torch.Tensor:
+    """A base64 PNG/JPEG or pixels 0-255 in the dataset's shape (C, H, W), or (H, W) for one channel -> (C, H, W)."""
+    channels, height, width = inputs["shape"]
+    pixels = image_file(value, channels, (width, height)) if isinstance(value, str) else numbers(value, "image", 0, 255)
+    if channels == 1 and pixels.shape == (height, width):
+        pixels = pixels[None]
+    if pixels.shape != (channels, height, width):
+        raise BadRequest(
+            f"image has shape {list(pixels.shape)}; this model takes {[channels, height, width]} (channels, height, "
+            "width) pixels 0-255" + (f" or {[height, width]}" if channels == 1 else "")
+        )
+    mean = torch.tensor(inputs["mean"]).reshape(-1, 1, 1)
+    std = torch.tensor(inputs["std"]).reshape(-1, 1, 1)
+    return (torch.from_numpy(pixels).float() / 255.0 - mean) / std
+
+
+def image_file(text: str, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """A base64-encoded PNG or JPEG of `size` (width, height) -> (C, H, W) pixels, grey or RGB as in training.
+
+    The size is checked before any pixel is decoded: a small file may claim a huge image.
+    """
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("image is a string but not base64; send a base64 PNG/JPEG or a list of pixels") from None
+    try:
+        with Image.open(io.BytesIO(data)) as file:
+            if file.format not in IMAGE_FORMATS:
+                raise BadRequest(f"image is a {file.format} file; send a PNG or JPEG")
+            if file.size != size:
+                raise BadRequest(f"image is {file.size[0]}x{file.size[1]} pixels; this model takes {size[0]}x{size[1]}")
+            pixels = np.asarray(file.convert("L" if channels == 1 else "RGB"))
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as err:
+        raise BadRequest(f"image is not a PNG or JPEG file ({type(err).__name__}); send a base64 PNG/JPEG") from None
+    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+def table(value: Any, inputs: dict[str, Any]) -> Samples:
+    """One row (an object) or many (a list of objects) keyed by the training CSV's feature names."""
+    rows = value if isinstance(value, list) else [value]
+    if not rows or not all(isinstance(row, dict) for row in rows):
+        raise BadRequest("rows must be an object or a non-empty list of objects keyed by feature name (see GET /info)")
+    names: list[str] = inputs["features"]
+    values = np.empty((len(rows), len(names)), dtype=np.float64)
+    for index, row in enumerate(rows):
+        missing = [name for name in names if name not in row]
+        if missing:
+            raise BadRequest(f"row {index} misses feature {missing[0]!r}; every row needs all of {names}")
+        extra = [name for name in row if name not in names]
+        if extra:
+            raise BadRequest(f"row {index} has unknown feature {extra[0]!r}; the features are {names}")
+        for column, name in enumerate(names):
+            number = row[name]
+            if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+                raise BadRequest(f"row {index} feature {name!r} is {number!r}; send a finite number")
+            values[index, column] = number
+    features = torch.from_numpy(values.astype(np.float32))  # as the CSV reader stores features
+    if inputs["mean"] is not None:
+        features = (features - torch.tensor(inputs["mean"])) / torch.tensor(inputs["std"])
+    return Samples(features, many=isinstance(value, list))
+
+
+def frames(value: Any, inputs: dict[str, Any]) -> Samples:
+    """Frames 0-255 in the public Moving MNIST layout: (T, N, H, W) for N sequences, or (T, H, W) for one."""
+    time, _, height, width = inputs["shape"]
+    sent = numbers(value, "frames", 0, 255)
+    many = sent.ndim == 4
+    array = sent if many or sent.ndim != 3 else sent[:, None]
+    if array.ndim != 4 or array.shape[0] != time or array.shape[2:] != (height, width) or array.shape[1] == 0:
+        raise BadRequest(
+            f"frames has shape {list(sent.shape)}; this model takes {[time, height, width]} (frames, height, width) "
+            f"or {[time, 'N', height, width]} for N sequences, pixels 0-255"
+        )
+    sequences = torch.from_numpy(array).float() / 255.0  # as FrameLoader scales uint8 frames
+    return Samples(sequences.transpose(0, 1).unsqueeze(2), many)

@@ -1,0 +1,58 @@
+"""The LitServer for one checkpoint: checked before any port is bound, refusals answered in one line."""
+
+from typing import Any
+
+import litserve as ls
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from blueprint.serving.api import CheckpointAPI
+from blueprint.serving.checkpoint import load_served_model
+
+MB = 1 << 20
+
+
+def build_server(
+    ckpt_path: str,
+    max_batch_size: int = 32,
+    batch_timeout: float = 0.01,
+    accelerator: str = "auto",
+    max_payload_mb: float = 8.0,
+) -> ls.LitServer:
+    """Loads the checkpoint here first: a bad one is a UserError before LitServe starts a worker or binds a port.
+
+    GET /health answers 200 once the worker has loaded the model; GET /info returns the model card (task, input kind
+    and shape, class names) under "model"; POST /predict answers requests, batched up to `max_batch_size`.
+    """
+    card = load_served_model(ckpt_path).card()
+    api = CheckpointAPI(ckpt_path, max_batch_size=max_batch_size, batch_timeout=batch_timeout)
+    max_bytes = int(max_payload_mb * MB)
+    server = ls.LitServer(api, accelerator=accelerator, model_metadata=card, max_payload_size=max_bytes)
+    server.app.add_exception_handler(RequestValidationError, not_a_json_object)
+    server.app.add_exception_handler(413, too_large(max_payload_mb))
+    return server
+
+
+async def not_a_json_object(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 lists every field; a body that is not a JSON object gets one line and 400."""
+    content_type = request.headers.get("content-type", "none")
+    if "json" not in content_type:
+        detail = f"the body is sent as {content_type!r}; send a JSON object with Content-Type: application/json"
+        return JSONResponse({"detail": detail}, status_code=400)
+    problems = error.errors() if isinstance(error, RequestValidationError) else []
+    problem = problems[0] if problems else {}
+    reason = problem.get("ctx", {}).get("error") or problem.get("msg", "unreadable")
+    where = f" at character {problem['loc'][1]}" if problem.get("type") == "json_invalid" else ""
+    detail = f'the body is not a JSON object ({reason}{where}); send e.g. {{"image": ...}} as GET /info describes'
+    return JSONResponse({"detail": detail}, status_code=400)
+
+
+def too_large(max_payload_mb: float) -> Any:
+    """LitServe's size limit answers a bare "Payload too large"; name the limit and the fix."""
+
+    async def answer(request: Request, error: Exception) -> JSONResponse:
+        detail = f"the body is larger than the {max_payload_mb:g} MB limit (--max_payload_mb); send fewer samples"
+        return JSONResponse({"detail": detail}, status_code=413)
+
+    return answer

@@ -1,0 +1,106 @@
+"""A real `scripts/serve.py` process on a free loopback port, a JSON client for it, and predict's raw outputs."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from tests.scripts import SCRIPTS
+
+STARTUP_S = 300  # a worker imports torch again: seconds on a quiet machine, much more on a loaded one
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Client:
+    """POST /predict and GET routes of one server; answers are (status, parsed JSON or text, headers)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def send(self, path: str, data: bytes | None = None, content_type: str = "application/json"):
+        request = urllib.request.Request(self.url + path, data=data, headers={"Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, body, headers = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as error:
+            status, body, headers = error.code, error.read(), error.headers
+        text = body.decode()
+        parsed = json.loads(text) if headers.get("content-type", "").startswith("application/json") else text
+        return status, parsed, headers
+
+    def predict(self, body: Any) -> tuple[int, Any, Any]:
+        return self.send("/predict", json.dumps(body).encode())
+
+
+@dataclass
+class Server:
+    """A started server process, its client and its log (stdout and stderr)."""
+
+    process: subprocess.Popen
+    client: Client
+    log: Path
+
+    def ready(self) -> Client:
+        """Waits until GET /health answers 200 (the worker loaded the model); fails with the log if the server died."""
+        deadline = time.monotonic() + STARTUP_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited with {self.process.returncode}:\n{self.log.read_text()}")
+            try:
+                if self.client.send("/health")[0] == 200:
+                    return self.client
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"no /health answer within {STARTUP_S} s:\n{self.log.read_text()}")
+
+
+@contextmanager
+def started(ckpt: Path, *args: str, log: Path) -> Iterator[Server]:
+    """Starts serve.py in its own process group and returns at once (call `ready()`); SIGTERM ends the group."""
+    port = free_port()
+    command = [sys.executable, str(SCRIPTS / "serve.py"), "--ckpt_path", str(ckpt), "--port", str(port), *args]
+    with log.open("w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield Server(process, Client(f"http://127.0.0.1:{port}"), log)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # the server, its worker and HTTP processes; Ctrl+C's tidy stop takes s
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class KeepPredictions(L.Callback):
+    """Keeps predict_step's raw outputs, the numbers predictions.csv and predictions.npy round for display."""
+
+    def __init__(self) -> None:
+        self.outputs: list[torch.Tensor] = []
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.outputs.append(outputs.detach().float().cpu())
+
+
+def predicted(cli) -> torch.Tensor:
+    """All raw outputs of a `predict` run made with `--trainer.callbacks+=tests.serving.KeepPredictions`."""
+    return torch.cat(next(c for c in cli.trainer.callbacks if isinstance(c, KeepPredictions)).outputs)

@@ -1,0 +1,370 @@
+"""`blueprint serve` (scripts/serve.py) over real HTTP: answers equal `blueprint predict`; bad input is a one-line 4xx.
+
+One server process per checkpoint kind, and one test per server: each takes seconds to start (its worker imports
+torch again), and pytest-xdist would start a module's fixture once per worker. The checkpoints come from a few
+training steps of tiny nets; the table and frame servers' tests are slow-marked, their decoders tested here alone.
+"""
+
+import base64
+import csv
+import io
+import json
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from blueprint.data.mnist import MEAN, STD
+from blueprint.serving.requests import BadRequest, decode
+from tests.conftest import config, run_cli
+from tests.fast import QUIET, TINY_NET, fast_args
+from tests.scripts import load_script
+from tests.serving import free_port, predicted, started
+
+KEEP = "--trainer.callbacks+=tests.serving.KeepPredictions"
+MNIST = ["-c", config("mnist_cnn.yaml"), *TINY_NET["mnist_cnn.yaml"], *QUIET]
+
+
+def one_line(detail: Any, *fragments: str) -> None:
+    assert isinstance(detail, str) and "\n" not in detail, detail
+    for fragment in fragments:
+        assert fragment in detail, detail
+
+
+def png(pixels: torch.Tensor) -> str:
+    """A (28, 28) uint8 digit as a base64 PNG, as a client would upload a file."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.numpy(), mode="L").save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.fixture(scope="module")
+def mnist(tmp_path_factory: pytest.TempPathFactory):
+    """A 3-step mnist_cnn checkpoint, its server (batches of up to 8, a 50 KB body limit) and predict's answers."""
+    root = tmp_path_factory.mktemp("serve_mnist")
+    fit = run_cli(
+        "fit",
+        "-c",
+        config("mnist_cnn.yaml"),
+        *fast_args(3, "mnist_cnn.yaml"),
+        f"--trainer.default_root_dir={root}",
+        f"--trainer.logger.init_args.save_dir={root}",
+    )
+    ckpt = Path(fit.trainer.checkpoint_callback.last_model_path)
+    options = ["--max_batch_size=8", "--batch_timeout=0.05", "--max_payload_mb=0.05"]
+    with started(ckpt, *options, log=root / "server.log") as server:
+        predict = run_cli(
+            "predict", *MNIST, f"--ckpt_path={ckpt}", "--trainer.logger=false", f"--trainer.default_root_dir={root}",
+            "--data.init_args.eval_batch_size=16", "--trainer.limit_predict_batches=1", KEEP,
+        )  # fmt: skip
+        normalized = predict.datamodule.splits["test"][0][:16, 0]
+        with (root / "predictions.csv").open() as file:
+            labels = [line["label"] for line in csv.DictReader(file)]
+        yield SimpleNamespace(
+            client=server.ready(),
+            pixels=((normalized * STD + MEAN) * 255).round().to(torch.uint8),  # the digits predict read, as 0-255
+            probabilities=predicted(predict),
+            labels=labels,
+            ckpt=ckpt,
+        )
+
+
+def test_mnist_server_answers_as_predict_and_refuses_bad_input_in_one_line(mnist) -> None:
+    """One test for every check on this server: a server takes seconds to start, and pytest-xdist would start one
+    per worker that runs a test of it."""
+    assert mnist.client.send("/health")[:2] == (200, "ok")
+    status, info, _ = mnist.client.send("/info")
+    assert status == 200
+    assert info["model"] == {"task": "ClassificationTask", "kind": "image", "shape": [1, 28, 28],
+                             "classes": [str(k) for k in range(10)]}  # fmt: skip
+    answers_equal_predict_for_pngs_and_pixel_lists_sent_together(mnist)
+    for case in BAD_IMAGE_REQUESTS:
+        bad_input_is_one_line_4xx_and_the_server_keeps_serving(mnist, case)
+    a_bad_request_does_not_fail_the_batch_it_joins(mnist)
+
+
+def answers_equal_predict_for_pngs_and_pixel_lists_sent_together(mnist) -> None:
+    """16 requests at once: half PNG files, half pixel lists; LitServe batches them (X-Batch-Size says how)."""
+    bodies = [{"image": png(p) if i % 2 else p.tolist()} for i, p in enumerate(mnist.pixels)]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(mnist.client.predict, bodies))
+    assert [status for status, _, _ in answers] == [200] * 16
+    assert [answer["label"] for _, answer, _ in answers] == mnist.labels
+    for (_, answer, _), expected in zip(answers, mnist.probabilities, strict=True):
+        assert list(answer["probabilities"]) == [str(k) for k in range(10)]
+        assert np.abs(np.array(list(answer["probabilities"].values())) - expected.numpy()).max() <= 1e-5
+    assert max(int(headers["X-Batch-Size"]) for _, _, headers in answers) > 1
+
+
+DIGIT = [[0] * 28] * 28
+BAD_IMAGE_REQUESTS = {
+    "malformed JSON": (b'{"image": [[0, 1', "application/json", 400, "not a JSON object (Expecting"),
+    "not sent as JSON": (b"image=1", "application/x-www-form-urlencoded", 400, "Content-Type: application/json"),
+    "a list, not an object": (b"[1, 2]", "application/json", 400, "not a JSON object"),
+    "unknown key": (json.dumps({"picture": DIGIT}).encode(), "application/json", 400, "unknown key 'picture'"),
+    "wrong shape": (json.dumps({"image": [[0] * 27] * 28}).encode(), "application/json", 400, "shape [28, 27]"),
+    "non-finite": (b'{"image": [[NaN, 1], [2, 3]]}', "application/json", 400, "non-finite number (nan)"),
+    "out of range": (json.dumps({"image": [[300] * 28] * 28}).encode(), "application/json", 400, "[0, 255]"),
+    "ragged": (json.dumps({"image": [[0] * 28, [0]]}).encode(), "application/json", 400, "not a rectangular"),
+    "not base64": (b'{"image": "%%%"}', "application/json", 400, "not base64"),
+    "not an image": (
+        json.dumps({"image": base64.b64encode(b"hello").decode()}).encode(),
+        "application/json",
+        400,
+        "not a PNG or JPEG",
+    ),  # fmt: skip
+    "a PNG of the wrong size": (
+        json.dumps({"image": png(torch.zeros(8, 9, dtype=torch.uint8))}).encode(),
+        "application/json",
+        400,
+        "image is 9x8 pixels; this model takes 28x28",
+    ),  # fmt: skip
+    "oversized": (json.dumps({"image": "A" * 60_000}).encode(), "application/json", 413, "0.05 MB limit"),
+}
+
+
+def bad_input_is_one_line_4xx_and_the_server_keeps_serving(mnist, case: str) -> None:
+    body, content_type, expected_status, fragment = BAD_IMAGE_REQUESTS[case]
+    status, answer, _ = mnist.client.send("/predict", body, content_type)
+    assert status == expected_status, case
+    one_line(answer["detail"], fragment)
+    status, answer, _ = mnist.client.predict({"image": mnist.pixels[0].tolist()})
+    assert status == 200 and answer["label"] == mnist.labels[0], case
+
+
+def a_bad_request_does_not_fail_the_batch_it_joins(mnist) -> None:
+    bodies = [{"image": mnist.pixels[i // 2].tolist() if i % 2 else [[0] * 5]} for i in range(16)]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(mnist.client.predict, bodies))
+    assert [status for status, _, _ in answers] == [400, 200] * 8
+    assert [answer["label"] for _, answer, _ in answers[1::2]] == mnist.labels[:8]
+
+
+def refused_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Checkpoints serve.py must refuse, each with what its error line names."""
+    inputs = {"kind": "image", "shape": [1, 28, 28], "mean": [0.0], "std": [1.0], "classes": None}
+    task = "blueprint.tasks.ClassificationTask"
+    saved = {
+        "corrupt": b"not a checkpoint",
+        "foreign": {"weights": torch.zeros(1)},
+        "older": {"state_dict": {}, "hyper_parameters": {"_class_path": task}, "MNISTDataModule": {"split": {}}},
+        "other_class": {
+            "state_dict": {"weight": torch.zeros(1, 1)},
+            "hyper_parameters": {
+                "_class_path": "torch.nn.Linear",
+                "_instantiator": "lightning.pytorch.cli.instantiate_module",
+            },
+            "MNISTDataModule": {"serving_inputs": inputs},
+        },
+        "plain_lightning": {"state_dict": {"w": torch.zeros(1)}, "MNISTDataModule": {"serving_inputs": inputs}},
+    }
+    for name, content in saved.items():
+        if isinstance(content, bytes):
+            (folder / f"{name}.ckpt").write_bytes(content)
+        else:
+            torch.save(content, folder / f"{name}.ckpt")
+    return {
+        "missing": (folder / "missing.ckpt", "does not exist"),
+        "corrupt": (folder / "corrupt.ckpt", "is not a readable checkpoint"),
+        "not a Lightning checkpoint": (folder / "foreign.ckpt", "no state_dict"),
+        "saved before serving_inputs": (folder / "older.ckpt", "does not say how its data module read inputs"),
+        "another class": (folder / "other_class.ckpt", "does not rebuild a blueprint task"),
+        "a plain LightningModule": (folder / "plain_lightning.ckpt", "does not rebuild a blueprint task"),
+    }
+
+
+def test_a_bad_checkpoint_is_one_error_line_before_the_port_is_bound(tmp_path: Path, capsys) -> None:
+    serve = load_script("serve")
+    for name, (path, fragment) in refused_checkpoints(tmp_path).items():
+        port = free_port()  # serve.py must leave it unbound
+        with pytest.raises(SystemExit) as exit_info:
+            serve.main(["--ckpt_path", str(path), "--port", str(port)])
+        assert exit_info.value.code == 2, name
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith(f"error: ckpt_path {str(path)!r}"), (name, lines)
+        one_line(lines[0], fragment)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))  # the port is still free
+
+
+def write_animals(path: Path, rows: int) -> None:
+    """Labels that sort (bee, cat, owl) in another order than they first appear; a feature name with a space."""
+    rng = np.random.default_rng(0)
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["height cm", "weight_kg", "legs", "kind"])
+        for i in range(rows):
+            k = i % 3
+            writer.writerow([round(rng.normal(10 + 20 * k, 3), 2), round(rng.normal(1 + k, 0.3), 3), 2 + 4 * (k == 1),
+                             ["owl", "cat", "bee"][k]])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory):
+    """A tabular checkpoint trained on a CSV with string labels, its server, and predict's answers on new rows."""
+    root = tmp_path_factory.mktemp("serve_table")
+    write_animals(root / "animals.csv", 60)
+    write_animals(root / "new.csv", 5)
+    data = ["--data.init_args.source=null", f"--data.init_args.csv={root / 'animals.csv'}",
+            "--data.init_args.target=kind", "--model.init_args.net.init_args.in_features=3",
+            "--model.init_args.net.init_args.out_features=3", "--model.init_args.net.init_args.hidden=[8]"]  # fmt: skip
+    args = ["-c", config("tabular_mlp_multiclass.yaml"), *data, *QUIET]
+    fit = run_cli("fit", *args, "--trainer.max_steps=3", "--test_after_fit=false", f"--trainer.default_root_dir={root}",
+                  f"--trainer.logger.init_args.save_dir={root}")  # fmt: skip
+    ckpt = Path(fit.trainer.checkpoint_callback.last_model_path)
+    with started(ckpt, log=root / "server.log") as server:
+        predict = run_cli("predict", *args, f"--ckpt_path={ckpt}", f"--data.init_args.predict_csv={root / 'new.csv'}",
+                          "--trainer.logger=false", f"--trainer.default_root_dir={root}", KEEP)  # fmt: skip
+        with (root / "new.csv").open() as file:
+            rows = [{k: float(v) for k, v in line.items() if k != "kind"} for line in csv.DictReader(file)]
+        with (root / "predictions.csv").open() as file:
+            labels = [line["label"] for line in csv.DictReader(file)]
+        yield SimpleNamespace(client=server.ready(), rows=rows, labels=labels, probabilities=predicted(predict))
+
+
+BAD_ROWS = {
+    "missing feature": (lambda row: row.pop("legs"), "row 0 misses feature 'legs'"),
+    "extra feature": (lambda row: row.update(wings=2), "row 0 has unknown feature 'wings'"),
+    "non-finite": (lambda row: row.update(legs=float("nan")), "feature 'legs' is nan"),
+    "not a number": (lambda row: row.update(legs="four"), "feature 'legs' is 'four'"),
+}
+
+
+@pytest.mark.slow  # a second server process: seconds to start; one test, so pytest-xdist starts it once
+def test_table_server_answers_as_predict_with_the_training_label_order(table) -> None:
+    status, answer, _ = table.client.predict({"rows": table.rows})
+    assert status == 200
+    assert [p["label"] for p in answer["predictions"]] == table.labels
+    for prediction, expected in zip(answer["predictions"], table.probabilities, strict=True):
+        assert list(prediction["probabilities"]) == ["bee", "cat", "owl"]
+        assert np.abs(np.array(list(prediction["probabilities"].values())) - expected.numpy()).max() <= 1e-5
+    status, single, _ = table.client.predict({"rows": table.rows[0]})  # one row: one prediction, not a list
+    assert status == 200 and single == answer["predictions"][0]
+    status, info, _ = table.client.send("/info")
+    assert info["model"]["features"] == ["height cm", "weight_kg", "legs"]
+    assert info["model"]["classes"] == ["bee", "cat", "owl"]
+    for case, (change, fragment) in BAD_ROWS.items():
+        row = dict(table.rows[0])
+        change(row)
+        status, answer, _ = table.client.predict({"rows": [row, table.rows[1]]})
+        assert status == 400, case
+        one_line(answer["detail"], fragment)
+        assert table.client.predict({"rows": table.rows[:1]})[0] == 200, case
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny ConvLSTM checkpoint (32x32 frames, 4 in, 3 out), its server, and predict's predictions.npy."""
+    from tests.test_moving_mnist_models import TINY
+
+    root = tmp_path_factory.mktemp("serve_frames")
+    args = ["-c", config("moving_mnist_convlstm.yaml"), *TINY, "--model.init_args.net.init_args.hidden_channels=[4]",
+            "--trainer.precision=32-true", "--trainer.enable_model_summary=false"]  # fmt: skip
+    fit = run_cli("fit", *args, "--trainer.max_steps=2", "--trainer.limit_val_batches=1", "--test_after_fit=false",
+                  f"--trainer.default_root_dir={root}", f"--trainer.logger.init_args.save_dir={root}")  # fmt: skip
+    ckpt = Path(fit.trainer.checkpoint_callback.last_model_path)
+    with started(ckpt, log=root / "server.log") as server:
+        predict = run_cli("predict", *args, f"--ckpt_path={ckpt}", "--trainer.logger=false",
+                          f"--trainer.default_root_dir={root}")  # fmt: skip
+        sequences = predict.datamodule.splits["test"][0]  # uint8 (N, T, H, W), as predict read them
+        yield SimpleNamespace(
+            client=server.ready(),
+            inputs=sequences[:, :4].transpose(0, 1).numpy(),  # the public layout (T, N, H, W)
+            expected=np.load(root / "predictions" / "predictions.npy"),
+        )
+
+
+BAD_FRAMES = {
+    "wrong shape": (lambda x: x[:3], "frames has shape [3, 8, 32, 32]"),
+    "out of range": (lambda x: x.astype(np.float64) * 2, "send values in [0, 255]"),
+    "non-finite": (lambda x: np.where(x == 0, np.inf, x), "non-finite number (inf)"),
+}
+
+
+@pytest.mark.slow  # a third server process
+def test_frames_server_answers_as_predict_in_the_public_layout(frames) -> None:
+    status, answer, _ = frames.client.predict({"frames": frames.inputs.tolist()})
+    assert status == 200
+    assert np.array_equal(np.array(answer["frames"]), frames.expected)  # (3, 8, 32, 32) uint8, as predictions.npy
+    status, one, _ = frames.client.predict({"frames": frames.inputs[:, 5].tolist()})  # one sequence: (T, H, W)
+    assert status == 200 and np.array_equal(np.array(one["frames"]), frames.expected[:, 5])
+    for case, (make, fragment) in BAD_FRAMES.items():
+        body = json.dumps({"frames": make(frames.inputs).tolist()}).encode()  # json writes inf as Infinity
+        status, answer, _ = frames.client.send("/predict", body)
+        assert status == 400, case
+        one_line(answer["detail"], fragment)
+        assert frames.client.predict({"frames": frames.inputs[:, 0].tolist()})[0] == 200, case
+
+
+TABLE_INPUTS = {"kind": "table", "features": ["a", "b"], "mean": [1.0, 2.0], "std": [2.0, 4.0], "classes": None}
+FRAME_INPUTS = {"kind": "frames", "shape": [2, 1, 4, 4], "target_frames": 1}
+
+
+def test_rows_are_scaled_as_the_training_split_was() -> None:
+    """In the default suite, where the table server's slow tests do not run: the decoder alone, no server."""
+    samples = decode({"rows": [{"b": 6, "a": 3}, {"a": -1, "b": 2}]}, TABLE_INPUTS)
+    assert samples.many and torch.equal(samples.inputs, torch.tensor([[1.0, 1.0], [-1.0, 0.0]]))
+    assert not decode({"rows": {"a": 1, "b": 2}}, TABLE_INPUTS).many
+
+
+@pytest.mark.parametrize(
+    ("body", "inputs", "fragment"),
+    [
+        ({"rows": [{"a": 1}]}, TABLE_INPUTS, "row 0 misses feature 'b'"),
+        ({"rows": [{"a": 1, "b": 2}, {"a": 1, "b": 2, "c": 3}]}, TABLE_INPUTS, "row 1 has unknown feature 'c'"),
+        ({"rows": [{"a": 1, "b": float("inf")}]}, TABLE_INPUTS, "feature 'b' is inf"),
+        ({"rows": [{"a": True, "b": 2}]}, TABLE_INPUTS, "feature 'a' is True"),
+        ({"rows": []}, TABLE_INPUTS, "non-empty list of objects"),
+        ({"frames": [[[0] * 4] * 4] * 3}, FRAME_INPUTS, "frames has shape [3, 4, 4]"),
+        ({"frames": [[[0] * 4] * 4, [[0] * 4] * 4], "extra": 1}, FRAME_INPUTS, "unknown key 'extra'"),
+    ],
+    ids=["missing", "extra", "non-finite", "bool", "no rows", "frame count", "extra key"],
+)
+def test_the_decoder_names_the_bad_value(body: dict, inputs: dict, fragment: str) -> None:
+    with pytest.raises(BadRequest) as refusal:
+        decode(body, inputs)
+    one_line(str(refusal.value), fragment)
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "fragments"),
+    [
+        ("serve", [], ["--ckpt_path", "required"]),
+        ("serve", ["--ckpt_path", "x.ckpt", "--port", "80"], ["--port", "'80'", "1024 to 65535"]),
+        ("serve", ["--ckpt_path", "x.ckpt", "--max_batch_size", "0"], ["--max_batch_size", "'0'", ">= 1"]),
+        ("serve", ["--ckpt_path", "x.ckpt", "--max_payload_mb", "0"], ["--max_payload_mb", "'0'", "above 0"]),
+        ("serve", ["--ckpt_path", "x.ckpt", "--host", "10.0.0.1"], ["--host", "127.0.0.1"]),
+        ("serve_load", ["--ckpt_path", "missing.ckpt"], ["missing.ckpt", "not a file"]),
+        ("serve_load", ["--ckpt_path", ".", "--requests", "0"], ["--requests", "'0'"]),
+    ],
+)
+def test_scripts_refuse_bad_arguments_in_one_line(script: str, argv: list[str], fragments: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        load_script(script).main(argv)
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    one_line(lines[0], *fragments)
+
+
+def test_data_modules_save_how_they_read_inputs_in_their_checkpoint_state() -> None:
+    """What `serve` rebuilds preprocessing from: plain values in the data module's state (weights_only-safe)."""
+    from blueprint.data import CIFAR10DataModule, MNISTDataModule, MovingMNISTDataModule, TabularDataModule
+
+    assert MNISTDataModule().state_dict()["serving_inputs"] == {
+        "kind": "image", "shape": [1, 28, 28], "mean": [MEAN], "std": [STD], "classes": [str(k) for k in range(10)]
+    }  # fmt: skip
+    assert CIFAR10DataModule(normalize=False).state_dict()["serving_inputs"]["std"] == [1.0, 1.0, 1.0]
+    moving = MovingMNISTDataModule(frame_size=32, input_frames=4, target_frames=3).state_dict()["serving_inputs"]
+    assert moving == {"kind": "frames", "shape": [4, 1, 32, 32], "target_frames": 3}
+    wine = TabularDataModule(source="wine")
+    table = wine.state_dict()["serving_inputs"]
+    assert table["features"][:2] == ["alcohol", "malic_acid"] and table["classes"] == ["class_0", "class_1", "class_2"]
+    assert (table["mean"], table["std"]) == (wine.scaler["mean"], wine.scaler["std"])
+    assert TabularDataModule(source="wine", standardize=False).state_dict()["serving_inputs"]["mean"] is None
