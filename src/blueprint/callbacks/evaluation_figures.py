@@ -1,0 +1,93 @@
+"""The base of the picture callbacks: see the task's own forward outputs during val/test, draw once per epoch."""
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.hooks import RemovableHandle
+
+from blueprint.callbacks.figure_logging import log_figure, pyplot
+
+
+class EvaluationFigures(L.Callback):
+    """Collects what the task's forward returns on each val/test batch (no second forward pass), then logs figures.
+
+    A forward hook on the LightningModule sees the outputs of the task's own `self(inputs)` call; subclasses
+    `update` their torchmetrics state with them per batch and draw `figures` at the end of each val/test epoch
+    (tags `val/<name>` and `test/<name>`). Nothing is collected during the sanity check.
+    """
+
+    def __init__(self) -> None:
+        self._output: torch.Tensor | None = None
+        self._hook: RemovableHandle | None = None
+
+    def reset(self, pl_module: L.LightningModule) -> None:
+        """Start a new epoch's accumulation."""
+        raise NotImplementedError
+
+    def update(self, output: torch.Tensor, batch: Any, pl_module: L.LightningModule) -> None:
+        """Add one batch: the forward output (float32, detached) and the batch it came from."""
+        raise NotImplementedError
+
+    def figures(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        """{name: matplotlib Figure} for this epoch; every rank computes (metrics sync), rank zero logs."""
+        raise NotImplementedError
+
+    def _keep_output(self, module: torch.nn.Module, inputs: Any, output: Any) -> None:
+        self._output = output.detach().float() if isinstance(output, torch.Tensor) else None
+
+    def _start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop()
+        if trainer.sanity_checking:
+            return
+        self.reset(pl_module)
+        self._hook = pl_module.register_forward_hook(self._keep_output)
+
+    def _stop(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+        self._hook, self._output = None, None
+
+    def _batch_end(self, pl_module: L.LightningModule, batch: Any) -> None:
+        if self._hook is not None and self._output is not None:
+            self.update(self._output, batch, pl_module)
+        self._output = None
+
+    def _end(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._hook is None:
+            return
+        self._stop()
+        with torch.no_grad():
+            drawn = self.figures(trainer, pl_module)
+        for name, figure in drawn.items():
+            if trainer.is_global_zero:
+                log_figure(trainer, f"{stage}/{name}", figure)
+            else:
+                pyplot().close(figure)
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start(trainer, pl_module)
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start(trainer, pl_module)
+
+    def on_validation_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:  # fmt: skip
+        self._batch_end(pl_module, batch)
+
+    def on_test_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:  # fmt: skip
+        self._batch_end(pl_module, batch)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._end(trainer, pl_module, "val")
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._end(trainer, pl_module, "test")
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._stop()
