@@ -38,7 +38,12 @@ class ConfidentMistakes(EvaluationFigures):
         wrong = predicted != targets
         if not bool(wrong.any()):
             return
-        found = {"image": images[wrong], "confidence": confidence[wrong], "true": targets[wrong], "pred": predicted[wrong]}
+        found = {
+            "image": images[wrong],
+            "confidence": confidence[wrong],
+            "true": targets[wrong],
+            "pred": predicted[wrong],
+        }
         if self.kept:
             found = {key: torch.cat([self.kept[key], value]) for key, value in found.items()}
         top = found["confidence"].topk(min(self.num_images, len(found["confidence"]))).indices
