@@ -1,0 +1,137 @@
+"""Pictures in TensorBoard, the run index and the CSV/MLflow presets, on four short real runs in one logs/ folder.
+
+The MLflow run is marked slow: MLflow creates its SQLite database with ~30 schema migrations (seconds of CPU).
+"""
+
+import csv
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from blueprint.cli.runs_command import runs_main
+from tests.conftest import config, run_cli
+from tests.reliability.helpers import callback_option, error_line, tiny_args
+
+TABLE_ARGS = ["--trainer.max_epochs=1", "--trainer.enable_progress_bar=false", "--trainer.limit_test_batches=1"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """logs/ with mnist_mlp (+ CSV logger), a binary and a regression table run, and a run stopped by SIGTERM."""
+    root, here = tmp_path_factory.mktemp("runs"), os.getcwd()
+    os.chdir(root)
+    csv_preset = ["-c", config("presets/csv_logger.yaml")]
+    try:
+        run_cli("fit", *tiny_args(epochs=2), *csv_preset, "--test_after_fit=true", "--trainer.limit_test_batches=1")
+        run_cli("fit", "-c", config("tabular_mlp_binary.yaml"), *TABLE_ARGS)
+        run_cli("fit", "-c", config("tabular_mlp_regression.yaml"), *TABLE_ARGS)
+        with pytest.raises(SystemExit) as stopped:
+            run_cli("fit", *tiny_args(epochs=2), callback_option("SignalAtStep", step=2))
+        assert stopped.value.code == 143
+    finally:
+        os.chdir(here)
+    return root
+
+
+def images(run: Path) -> list[str]:
+    events = EventAccumulator(str(run), size_guidance={"images": 1})
+    events.Reload()
+    return events.Tags()["images"]
+
+
+def last_scalar(run: Path, tag: str) -> float:
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    return events.Scalars(tag)[-1].value
+
+
+def test_each_task_logs_its_pictures_each_val_epoch_and_at_test(runs: Path) -> None:
+    logs = runs / "logs"
+    for stage in ("val", "test"):
+        assert {f"{stage}/confusion_matrix", f"{stage}/confident_mistakes"} <= set(images(logs / "mnist_mlp/version_0"))
+        assert {f"{stage}/roc_curve", f"{stage}/pr_curve"} <= set(images(logs / "tabular_mlp_binary/version_0"))
+        regression = set(images(logs / "tabular_mlp_regression/version_0"))
+        assert {f"{stage}/predicted_vs_actual", f"{stage}/residuals"} <= regression
+    events = EventAccumulator(str(logs / "mnist_mlp/version_0"), size_guidance={"images": 0})
+    events.Reload()
+    drawn = events.Images("val/confusion_matrix")
+    assert len(drawn) == 2 and drawn[-1].width > 400  # one per validation epoch, none from the sanity check
+
+
+def test_csv_logger_records_the_same_final_val_metric_as_tensorboard(runs: Path) -> None:
+    run = runs / "logs/mnist_mlp/version_0"
+    with (run / "metrics.csv").open() as file:
+        logged = [float(row["val/acc"]) for row in csv.DictReader(file) if row["val/acc"]]
+    assert len(logged) == 2 and logged[-1] == pytest.approx(last_scalar(run, "val/acc"))
+
+
+@pytest.mark.slow
+def test_mlflow_records_the_same_final_val_metric_as_tensorboard_with_config_and_figures(tmp_path: Path) -> None:
+    import mlflow
+
+    run_cli("fit", *tiny_args(epochs=2), "-c", config("presets/mlflow.yaml"))
+    run = tmp_path / "logs/mnist_mlp/version_0"
+    board = last_scalar(run, "val/acc")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    found = mlflow.search_runs(experiment_names=["mnist_mlp"])
+    assert len(found) == 1
+    assert found["metrics.val/acc"][0] == pytest.approx(board)
+    assert found["params.model/net/hidden"][0] == "[32]"  # the hyperparameters
+    assert found["tags.log_dir"][0].endswith("version_0")
+    artifacts = {a.path for a in mlflow.artifacts.list_artifacts(run_id=found["run_id"][0])}
+    assert "config.yaml" in artifacts and "figures" in artifacts
+
+
+def test_run_index_lists_status_differing_options_and_metrics_sorted(runs: Path, capsys) -> None:
+    exported = runs / "runs.csv"
+    assert runs_main([str(runs / "logs"), "--sort", "test/loss", "--csv", str(exported)]) == 0
+    out = capsys.readouterr().out
+    assert "model.class" in out and "RegressionTask" in out and "trainer.max_epochs" in out
+    with exported.open() as file:
+        rows = {row["run"]: row for row in csv.DictReader(file)}
+    assert rows["mnist_mlp/version_1"]["status"] == "stopped by SIGTERM"
+    finished = ["mnist_mlp/version_0", "tabular_mlp_binary/version_0", "tabular_mlp_regression/version_0"]
+    assert all(rows[name]["status"] == "finished" for name in finished)
+    assert rows["mnist_mlp/version_0"]["best_checkpoint"].endswith(".ckpt")
+    assert float(rows["mnist_mlp/version_0"]["best"]) == pytest.approx(last_scalar(runs / "logs" / finished[0], "val/acc"))
+    losses = [float(row["test/loss"]) for row in rows.values() if row["test/loss"]]
+    assert len(losses) == 3 and losses == sorted(losses)  # smallest loss first; the stopped run (no test) last
+    assert list(rows)[-1] == "mnist_mlp/version_1"
+    assert runs_main([str(runs / "logs"), "--sort", "test/nothing"]) == 2
+    assert "test/nothing" in error_line(capsys)
+
+
+def test_run_index_refuses_a_missing_or_empty_folder(tmp_path: Path, capsys) -> None:
+    assert runs_main([str(tmp_path / "nowhere")]) == 2
+    line = error_line(capsys)
+    assert "nowhere" in line and "does not exist" in line
+    (tmp_path / "empty").mkdir()
+    assert runs_main([str(tmp_path / "empty")]) == 2
+    assert "no runs under" in error_line(capsys)
+
+
+def test_run_index_lists_broken_runs_and_names_an_unreadable_config(runs: Path, tmp_path: Path, capsys) -> None:
+    logs = tmp_path / "logs"
+    for name in ("broken_config", "broken_events"):
+        shutil.copytree(runs / "logs/tabular_mlp_binary/version_0", logs / name)
+    (logs / "broken_config/config.yaml").write_text("model: [unclosed\n")
+    for events in (logs / "broken_events").glob("events.out.tfevents.*"):
+        events.write_bytes(events.read_bytes()[:40] + b"\xff" * 64)
+    assert runs_main([str(logs)]) == 2
+    captured = capsys.readouterr()
+    assert "broken_events" in captured.out and "broken_config" in captured.out and "config.yaml unreadable" in captured.out
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken_config/config.yaml" in errors[0], captured.err
+
+
+def test_unreachable_mlflow_server_fails_before_training(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # the discard port: nothing listens
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", *tiny_args(epochs=1), "-c", config("presets/mlflow.yaml"))
+    assert exit_info.value.code == 2
+    line = error_line(capsys)
+    assert "http://127.0.0.1:9" in line and "cannot be reached" in line
+    assert not Path("logs").exists()
