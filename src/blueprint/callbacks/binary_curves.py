@@ -4,7 +4,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import BinaryPrecisionRecallCurve, BinaryROC
 
 from blueprint.callbacks.evaluation_figures import EvaluationFigures
@@ -19,15 +19,18 @@ class BinaryCurves(EvaluationFigures):
     The threshold is one of the binned thresholds torchmetrics evaluates, so the dot sits exactly on the curve.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, max_time_share: float = 0.02) -> None:
+        super().__init__(max_time_share)
         self.curves: MetricCollection | None = None
         self.threshold = 0.5
 
     def reset(self, pl_module: L.LightningModule) -> None:
         self.threshold = float(getattr(pl_module, "threshold", 0.5))
         thresholds = sorted({*torch.linspace(0, 1, CURVE_POINTS).tolist(), self.threshold})
-        curves = {"roc": BinaryROC(thresholds, validate_args=False), "pr": BinaryPrecisionRecallCurve(thresholds)}
+        curves: dict[str, Metric | MetricCollection] = {
+            "roc": BinaryROC(thresholds, validate_args=False),
+            "pr": BinaryPrecisionRecallCurve(thresholds),
+        }
         self.curves = MetricCollection(curves, compute_groups=False).to(pl_module.device)
 
     def update(self, output: torch.Tensor, batch: Any, pl_module: L.LightningModule) -> None:

@@ -18,8 +18,8 @@ class ConfidentMistakes(EvaluationFigures):
     per batch it keeps a running top-k on the device, so the cost is one softmax and a small top-k.
     """
 
-    def __init__(self, num_images: int = 16) -> None:
-        super().__init__()
+    def __init__(self, num_images: int = 16, max_time_share: float = 0.02) -> None:
+        super().__init__(max_time_share)
         if num_images < 1:
             raise ValueError(f"num_images must be >= 1, got {num_images}")
         self.num_images = num_images

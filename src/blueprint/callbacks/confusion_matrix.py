@@ -18,8 +18,8 @@ class ConfusionMatrixFigure(EvaluationFigures):
     rare class's recall reads as easily as a common one's. torchmetrics accumulates and draws both.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, max_time_share: float = 0.02) -> None:
+        super().__init__(max_time_share)
         self.matrix: MulticlassConfusionMatrix | None = None
         self.labels: list[str] | None = None
 

@@ -15,8 +15,8 @@ class HorizonError(EvaluationFigures):
     The same unit as the task's `mse_per_frame`, whose value is this line's mean.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, max_time_share: float = 0.02) -> None:
+        super().__init__(max_time_share)
         self.squared_error: torch.Tensor | None = None
         self.sequences = 0
 

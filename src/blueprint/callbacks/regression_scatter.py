@@ -15,8 +15,8 @@ class RegressionScatter(EvaluationFigures):
     Keeps at most `max_points` (prediction, target) pairs per epoch: enough to see the shape, bounded in cost.
     """
 
-    def __init__(self, max_points: int = 5000) -> None:
-        super().__init__()
+    def __init__(self, max_points: int = 5000, max_time_share: float = 0.02) -> None:
+        super().__init__(max_time_share)
         if max_points < 1:
             raise ValueError(f"max_points must be >= 1, got {max_points}")
         self.max_points = max_points

@@ -18,6 +18,11 @@ def _class_name(logger: Any) -> str:
     return str(getattr(logger, "class_path", "")).rsplit(".", 1)[-1]
 
 
+def _named(args: Any) -> bool:
+    """The user named this logger's folder (Lightning's default name means they did not)."""
+    return args.get("name") not in (None, DEFAULT_NAME)
+
+
 def next_version(folder: Path) -> int:
     """The number TensorBoardLogger would give the next run in `folder`: one more than the highest version_N."""
     numbers = [int(m.group(1)) for p in folder.glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))]
@@ -43,7 +48,7 @@ def prepare_loggers(config: Any) -> None:
                 args.experiment_name = board.get("name") or DEFAULT_NAME
             args.tracking_uri = args.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or LOCAL_MLFLOW
             check_tracking_uri(args.tracking_uri)
-        if _class_name(logger) == "CSVLogger" and board is not None and args.get("name") in (None, DEFAULT_NAME):
+        if _class_name(logger) == "CSVLogger" and board is not None and args is not None and not _named(args):
             root = Path(board.save_dir) / (board.get("name") or "")
             if board.get("version") is None:  # fixed now, so the CSV file can go into the same folder
                 board.version = next_version(root)

@@ -1,9 +1,12 @@
 """What `blueprint runs` lists: one row per run folder under logs/, read from its files, never a traceback."""
 
+import contextlib
 import json
+import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,8 +134,11 @@ def read_events(run: Run) -> None:
         run.problems.append("no event file")
         return
     try:
-        events = EventAccumulator(str(run.folder), size_guidance=SCALARS_ONLY)
-        events.Reload()
+        with cut_off_records() as cut_off:
+            events = EventAccumulator(str(run.folder), size_guidance=SCALARS_ONLY)
+            events.Reload()
+        if cut_off:
+            run.problems.append("event file unreadable (cut off or corrupt): values after the damage are missing")
         wanted = [tag for tag in events.Tags()["scalars"] if tag == run.monitor or tag.startswith("test/")]
         values = {tag: [event.value for event in events.Scalars(tag)] for tag in wanted}
         if not run.started:
@@ -144,3 +150,33 @@ def read_events(run: Run) -> None:
     if series:
         run.best = max(series) if run.monitor_mode == "max" else min(series)
     run.tests = {tag: series[-1] for tag, series in values.items() if tag.startswith("test/") and series}
+
+
+class _Collect(logging.Handler):
+    def __init__(self, found: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.found = found
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Truncated record"):
+            self.found.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def cut_off_records() -> Iterator[list[str]]:
+    """tensorboard's reader stops quietly at a damaged record (it says so only at DEBUG level); collect those notes.
+
+    The logger's own output is held back meanwhile: its notices about repeated graph events are noise here.
+    """
+    logger = logging.getLogger("tensorboard")
+    found: list[str] = []
+    handler, level, propagate = _Collect(found), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate

@@ -1,7 +1,6 @@
 """`blueprint runs [FOLDER] [--sort METRIC] [--csv FILE]`: a table of the runs under logs/, to compare and pick from."""
 
 import argparse
-import logging
 import math
 import sys
 from pathlib import Path
@@ -64,7 +63,6 @@ def sort(frame: pd.DataFrame, metric: str, runs: list[Run]) -> pd.DataFrame:
 def runs_main(args: list[str]) -> int:
     """Prints the table; exit 2 with one `error:` line for a missing or empty folder, a bad option or config.yaml."""
     options = parse(args)
-    logging.getLogger("tensorboard").setLevel(logging.ERROR)  # its notices about repeated graph events are noise here
     try:
         root = Path(options.folder)
         runs = [read_run(folder, root) for folder in find_runs(root)]
