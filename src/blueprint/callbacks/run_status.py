@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from blueprint.errors import TrainingStopped
 
@@ -52,12 +53,16 @@ class RunStatus(Callback):
         if not trainer.is_global_zero or trainer.logger is None or trainer.log_dir is None:
             return
         folder = Path(trainer.log_dir)
-        folder.mkdir(parents=True, exist_ok=True)
         self.started = self.started or time.strftime("%Y-%m-%dT%H:%M:%S")
         record = {"status": status, "started": self.started, "pid": os.getpid(), "host": socket.gethostname()}
         temp = folder / f".{STATUS_FILE}.tmp-{os.getpid()}"
-        temp.write_text(json.dumps(record | extra, indent=1) + "\n")
-        os.replace(temp, folder / STATUS_FILE)  # a reader never sees half a file
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            temp.write_text(json.dumps(record | extra, indent=1) + "\n")
+            os.replace(temp, folder / STATUS_FILE)  # a reader never sees half a file
+        except OSError as err:  # a full disk must not hide the run's own error behind this one
+            temp.unlink(missing_ok=True)
+            rank_zero_warn(f"could not record the run's status in {folder / STATUS_FILE}: {err}")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._write(trainer, RUNNING, stage="fit")
