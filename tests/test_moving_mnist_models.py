@@ -79,10 +79,8 @@ def test_event_file_holds_frame_grids_and_baselines(tiny_fit) -> None:
     assert expected | {"val/baseline_copy_last_mse_per_frame", "val/mse_per_frame"} <= scalars
 
 
-def test_error_by_horizon_is_drawn_each_epoch_and_averages_to_mse_per_frame(tiny_fit) -> None:
+def test_error_by_horizon_has_a_point_per_predicted_frame_and_averages_to_mse_per_frame(tiny_fit) -> None:
     cli, _ = tiny_fit
-    events = EventAccumulator(cli.trainer.logger.log_dir, size_guidance={"images": 0}).Reload()
-    assert len(events.Images("val/mse_by_horizon")) == 8
     horizon = next(c for c in cli.trainer.callbacks if isinstance(c, HorizonError))
     per_step = horizon.squared_error / horizon.sequences  # the last validation epoch's line
     assert per_step.shape == (3,)  # one point per predicted frame

@@ -4,14 +4,19 @@ The MLflow run is marked slow: MLflow creates its SQLite database with ~30 schem
 """
 
 import csv
+import json
 import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from blueprint.callbacks.run_status import status_of
 from blueprint.cli.runs_command import runs_main
+from blueprint.errors import TrainingStopped
 from tests.conftest import config, run_cli
 from tests.reliability.helpers import callback_option, error_line, tiny_args
 
@@ -154,3 +159,20 @@ def test_unreachable_mlflow_server_fails_before_training(monkeypatch: pytest.Mon
     line = error_line(capsys)
     assert "http://127.0.0.1:9" in line and "cannot be reached" in line
     assert not Path("logs").exists()
+
+
+def test_status_names_how_a_run_ended_and_a_vanished_process_reads_as_crashed(
+    runs: Path, tmp_path: Path, capsys
+) -> None:
+    assert status_of(SystemExit(128 + signal.SIGTERM)) == "stopped by SIGTERM"
+    assert status_of(KeyboardInterrupt()) == "stopped by SIGINT"
+    assert status_of(TrainingStopped("non-finite loss nan at step 3")) == "NaN stop"
+    assert status_of(RuntimeError("CUDA error")) == "crashed"
+    run = tmp_path / "logs/killed"
+    shutil.copytree(runs / "logs/tabular_mlp_regression/version_0", run)
+    record = json.loads((run / "status.json").read_text())
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid now names no process
+    (run / "status.json").write_text(json.dumps(record | {"status": "running", "pid": gone.pid}))
+    assert runs_main([str(tmp_path / "logs")]) == 0
+    assert "crashed" in capsys.readouterr().out

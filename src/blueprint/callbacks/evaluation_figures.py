@@ -41,9 +41,10 @@ class EvaluationFigures(L.Callback):
     """Collects what the task's forward returns on each val/test batch (no second forward pass), then logs figures.
 
     A forward hook on the LightningModule sees the outputs of the task's own `self(inputs)` call; subclasses
-    `update` their torchmetrics state with them per batch and draw `figures` at the end of val/test epochs (tags
-    `val/<name>` and `test/<name>`). Nothing is collected during the sanity check. `max_time_share` caps the time
-    all picture callbacks of a run spend drawing (see DrawingBudget); 1.0 draws every validation epoch.
+    `update` their torchmetrics state with them per batch (cheap: every epoch) and draw `figures` at the end of
+    val/test epochs (tags `val/<name>` and `test/<name>`). Nothing is collected during the sanity check.
+    `max_time_share` caps the time all picture callbacks of a run spend drawing (see DrawingBudget); 1.0 draws
+    every validation epoch.
     Under DDP the metrics sync across ranks; rank zero draws and logs.
     """
 
@@ -79,13 +80,11 @@ class EvaluationFigures(L.Callback):
         """Test always; validation when the budget allows (decided on rank zero, so every rank agrees)."""
         if stage == "test":
             return True
-        if trainer.sanity_checking:
-            return False
         return bool(trainer.strategy.broadcast(self._budget(trainer).allows(self.max_time_share), src=0))
 
-    def _start(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+    def _start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._stop()
-        if not self._draws(trainer, stage):
+        if trainer.sanity_checking:
             return
         self.reset(pl_module)
         self._hook = pl_module.register_forward_hook(self._keep_output)
@@ -104,6 +103,8 @@ class EvaluationFigures(L.Callback):
         if self._hook is None:
             return
         self._stop()
+        if not self._draws(trainer, stage):  # the epoch's state stays readable on the callback
+            return
         began = time.perf_counter()
         with torch.no_grad():
             drawn = self.figures(trainer, pl_module)
@@ -115,10 +116,10 @@ class EvaluationFigures(L.Callback):
         self._budget(trainer).add(time.perf_counter() - began)
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._start(trainer, pl_module, "val")
+        self._start(trainer, pl_module)
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._start(trainer, pl_module, "test")
+        self._start(trainer, pl_module)
 
     def on_validation_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
