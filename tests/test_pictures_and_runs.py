@@ -92,7 +92,8 @@ def test_csv_logger_records_the_same_final_val_metric_as_tensorboard(runs: Path)
 def test_mlflow_records_the_same_final_val_metric_as_tensorboard_with_config_and_figures(tmp_path: Path) -> None:
     import mlflow
 
-    run_cli("fit", *tiny_args(epochs=2), "-c", config("presets/mlflow.yaml"))
+    after = ["--test_after_fit=true", "--trainer.limit_test_batches=1"]  # test pictures: always drawn
+    run_cli("fit", *tiny_args(epochs=2), "-c", config("presets/mlflow.yaml"), *after)
     run = tmp_path / "logs/mnist_mlp/version_0"
     board = last_scalar(run, "val/acc")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
