@@ -1,4 +1,4 @@
-"""The base of the picture callbacks: see the task's own forward outputs during val/test, draw once per epoch."""
+"""The base of the picture callbacks: see the task's own forward outputs during val/test, draw within a time budget."""
 
 import time
 from typing import Any
