@@ -7,6 +7,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from blueprint.callbacks.horizon_error import HorizonError
 from blueprint.cli import cli_main
 from blueprint.nets import ConvLSTMForecaster, LSTMFrameGenerator
 from blueprint.tasks import FramePredictionTask
@@ -76,6 +77,14 @@ def test_event_file_holds_frame_grids_and_baselines(tiny_fit) -> None:
     scalars = set(events.Tags()["scalars"])
     expected = {"train/loss", "val/ssim", "val/psnr", "val/mae", "val/baseline_zeros_mse_per_frame"}
     assert expected | {"val/baseline_copy_last_mse_per_frame", "val/mse_per_frame"} <= scalars
+
+
+def test_error_by_horizon_has_a_point_per_predicted_frame_and_averages_to_mse_per_frame(tiny_fit) -> None:
+    cli, _ = tiny_fit
+    horizon = next(c for c in cli.trainer.callbacks if isinstance(c, HorizonError))
+    per_step = horizon.squared_error / horizon.sequences  # the last validation epoch's line
+    assert per_step.shape == (3,)  # one point per predicted frame
+    assert float(per_step.mean()) == pytest.approx(float(cli.trainer.callback_metrics["val/mse_per_frame"]), rel=1e-4)
 
 
 def test_predict_writes_npy_and_png_strips(tiny_fit, tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ class PredictionCSVWriter(BasePredictionWriter):
             return
         rows, outputs = torch.cat(self._rows), torch.cat(self._outputs)
         order = torch.argsort(rows)
-        classes = _class_names(getattr(trainer, "datamodule", None))  # Trainer sets it at runtime, undeclared
+        classes = class_names(getattr(trainer, "datamodule", None))  # Trainer sets it at runtime, undeclared
         threshold = float(getattr(pl_module, "threshold", 0.5))  # BinaryClassificationTask's decision threshold
         header, lines = format_predictions(rows[order], outputs[order], classes, threshold)
         path = Path(self.path) if self.path else Path(trainer.log_dir or ".") / "predictions.csv"
@@ -84,7 +84,7 @@ def format_predictions(
     return header, [[str(r), *(f"{v:.6g}" for v in vs)] for r, vs in zip(rows.tolist(), values.tolist(), strict=True)]
 
 
-def _class_names(datamodule: Any) -> list[str] | None:
+def class_names(datamodule: Any) -> list[str] | None:
     """The datamodule's label names, or "0".."n-1" when it only knows how many classes there are."""
     classes = getattr(datamodule, "classes", None)
     count = getattr(datamodule, "num_classes", None)

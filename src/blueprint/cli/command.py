@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgre
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
+from blueprint.callbacks.run_status import RunStatus
 from blueprint.checkpointing.run_lock import release_run_locks
 from blueprint.cli.config_files import check_config_files
 from blueprint.cli.parser import OneLineErrorParser, root_message
@@ -62,12 +63,14 @@ class BlueprintCLI(LightningCLI):
             raise UserError(root_message(err)) from err
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Every run gets the fault-tolerance callbacks, and a progress bar that redraws every 20 steps."""
+        """Every run gets the fault-tolerance callbacks, a status.json, and a progress bar redrawn every 20 steps."""
         config = self.config_init[self.subcommand]["trainer"] if self.subcommand else self.config_init["trainer"]
         configured = list(config.get("callbacks") or [])
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
             configured.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS))
-        trainer = super().instantiate_trainer(callbacks=[*configured, *fault_tolerance_callbacks()], **kwargs)
+        trainer = super().instantiate_trainer(
+            callbacks=[*configured, *fault_tolerance_callbacks(), RunStatus()], **kwargs
+        )
         if config.get("fast_dev_run"):  # Lightning 2.6 still writes last.ckpt when a dry run ends
             for callback in trainer.checkpoint_callbacks:
                 if isinstance(callback, ModelCheckpoint):
@@ -144,6 +147,10 @@ def cli_main(args: ArgsType = None, run: bool = True) -> BlueprintCLI:
 
 def main() -> None:
     """Console script `blueprint`; class_path can also name modules under the working directory (e.g. examples/)."""
+    if sys.argv[1:2] == ["runs"]:  # reads logs/ only: no LightningCLI, no model or data
+        from blueprint.cli.runs_command import runs_main
+
+        raise SystemExit(runs_main(sys.argv[2:]))
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())  # appended, as a fallback: it never shadows installed packages
     cli_main()

@@ -17,6 +17,7 @@ from blueprint.checkpointing.run_dirs import (
     next_config_name,
     resolve_last,
 )
+from blueprint.cli.loggers import prepare_loggers
 from blueprint.data.base import InMemoryDataModule
 from blueprint.errors import UserError
 
@@ -38,6 +39,7 @@ def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, A
         if subcommand == "fit" and version is not None and logger is not None:
             logger.version = version
             save_config_kwargs["config_filename"] = next_config_name(config, version)
+    prepare_loggers(config)
     path = config.get("ckpt_path")
     if path == "best":
         raise UserError(

@@ -1,8 +1,10 @@
 """Each run folder gets the resolved config.yaml, and its loggers the hyperparameters that tell runs apart."""
 
+import os
+
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 
 from blueprint.cli.hparams import comparable_hparams
 from blueprint.cli.preflight import check_resumed_one_cycle
@@ -25,10 +27,16 @@ class SaveConfigToRun(SaveConfigCallback):
             super().setup(trainer, pl_module, "fit")
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Log model, data, result-changing trainer options and seed; hp_metric is the task's monitored metric."""
+        """Log model, data, result-changing trainer options and seed; hp_metric is the task's monitored metric.
+
+        MLflow also keeps the resolved config.yaml as an artifact, and the run folder as the tag `log_dir`.
+        """
         hparams = comparable_hparams(self.config)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab needs a metric registered with them
                 logger.log_hyperparams(hparams, {"hp_metric": float("nan")})
             else:
                 logger.log_hyperparams(hparams)
+            if isinstance(logger, MLFlowLogger) and logger.run_id is not None and trainer.log_dir is not None:
+                logger.experiment.log_artifact(logger.run_id, os.path.join(trainer.log_dir, self.config_filename))
+                logger.experiment.set_tag(logger.run_id, "log_dir", trainer.log_dir)

@@ -1,0 +1,79 @@
+"""Extra loggers next to TensorBoard (the csv_logger and mlflow presets): same run folder and name, checked first."""
+
+import os
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from blueprint.errors import UserError
+
+DEFAULT_NAME = "lightning_logs"  # Lightning's default name / experiment_name: the preset left it to us
+PROBE_TIMEOUT_S = 5.0
+LOCAL_MLFLOW = "sqlite:///mlruns/mlflow.db"  # MLflow 3 refuses its old ./mlruns file store
+
+
+def _class_name(logger: Any) -> str:
+    return str(getattr(logger, "class_path", "")).rsplit(".", 1)[-1]
+
+
+def _named(args: Any) -> bool:
+    """The user named this logger's folder (Lightning's default name means they did not)."""
+    return args.get("name") not in (None, DEFAULT_NAME)
+
+
+def next_version(folder: Path) -> int:
+    """The number TensorBoardLogger would give the next run in `folder`: one more than the highest version_N."""
+    numbers = [int(m.group(1)) for p in folder.glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))]
+    return max(numbers, default=-1) + 1
+
+
+def prepare_loggers(config: Any) -> None:
+    """CSVLogger writes metrics.csv into the TensorBoard run folder; MLflow's experiment takes the run's name.
+
+    MLflow's tracking_uri: the configured one, else $MLFLOW_TRACKING_URI, else a local SQLite database.
+
+    Only loggers configured next to a TensorBoardLogger are touched, and only settings left at Lightning's default.
+    An MLflow tracking server that cannot be reached fails here, before anything is trained.
+    """
+    loggers = config.trainer.get("logger")
+    if not isinstance(loggers, list):
+        loggers = [loggers] if loggers is not None and loggers is not False else []
+    board = next((lg.init_args for lg in loggers if _class_name(lg) == "TensorBoardLogger"), None)
+    for logger in loggers:
+        args = getattr(logger, "init_args", None)
+        if _class_name(logger) == "MLFlowLogger" and args is not None:
+            if board is not None and args.get("experiment_name") in (None, DEFAULT_NAME):
+                args.experiment_name = board.get("name") or DEFAULT_NAME
+            args.tracking_uri = args.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or LOCAL_MLFLOW
+            check_tracking_uri(args.tracking_uri)
+        if _class_name(logger) == "CSVLogger" and board is not None and args is not None and not _named(args):
+            root = Path(board.save_dir) / (board.get("name") or "")
+            if board.get("version") is None:  # fixed now, so the CSV file can go into the same folder
+                board.version = next_version(root)
+            version = board.version if isinstance(board.version, str) else f"version_{board.version}"
+            args.save_dir, args.name, args.version = str(root / version), "", ""
+
+
+def check_tracking_uri(uri: str | None) -> None:
+    """http(s): the server answers within a few seconds; sqlite: the database's folder exists (created here)."""
+    if not uri:
+        return
+    if uri.startswith(("http://", "https://")):
+        try:
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S).close()  # noqa: S310
+        except urllib.error.HTTPError:
+            return  # it answered: a server is there
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = getattr(err, "reason", err)
+            raise UserError(
+                f"MLflow tracking_uri {uri!r} cannot be reached ({reason}); start the server (mlflow server "
+                "--backend-store-uri sqlite:///mlruns/mlflow.db) or use the mlflow preset's local sqlite:///mlruns/mlflow.db"
+            ) from err
+    elif uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///"))
+        try:
+            database.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"MLflow tracking_uri {uri!r}: cannot create {database.parent} ({err.strerror})") from err

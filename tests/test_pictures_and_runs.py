@@ -1,0 +1,179 @@
+"""Pictures in TensorBoard, the run index and the CSV/MLflow presets, on four short real runs in one logs/ folder.
+
+The MLflow run is marked slow: MLflow creates its SQLite database with ~30 schema migrations (seconds of CPU).
+"""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from blueprint.callbacks.run_status import status_of
+from blueprint.cli.runs_command import runs_main
+from blueprint.errors import TrainingStopped
+from tests.conftest import config, run_cli
+from tests.reliability.helpers import callback_option, error_line, tiny_args
+
+TABLE_ARGS = ["--trainer.max_epochs=1", "--trainer.enable_progress_bar=false", "--trainer.limit_test_batches=1"]
+EVERY_EPOCH = '{"class_path": "blueprint.callbacks.binary_curves.BinaryCurves", "init_args": {"max_time_share": 1.0}}'
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """logs/ with mnist_mlp (+ CSV logger), a binary and a regression table run, and a run stopped by SIGTERM."""
+    root, here = tmp_path_factory.mktemp("runs"), os.getcwd()
+    os.chdir(root)
+    csv_preset = ["-c", config("presets/csv_logger.yaml")]
+    try:
+        run_cli("fit", *tiny_args(epochs=2), *csv_preset, "--test_after_fit=true", "--trainer.limit_test_batches=1")
+        run_cli(
+            "fit",
+            "-c",
+            config("tabular_mlp_binary.yaml"),
+            *TABLE_ARGS,
+            "--trainer.max_epochs=2",
+            f"--trainer.callbacks=[{EVERY_EPOCH}]",
+        )
+        run_cli("fit", "-c", config("tabular_mlp_regression.yaml"), *TABLE_ARGS)
+        with pytest.raises(SystemExit) as stopped:
+            run_cli("fit", *tiny_args(epochs=2), callback_option("SignalAtStep", step=2))
+        assert stopped.value.code == 143
+    finally:
+        os.chdir(here)
+    return root
+
+
+def images(run: Path) -> list[str]:
+    events = EventAccumulator(str(run), size_guidance={"images": 1})
+    events.Reload()
+    return events.Tags()["images"]
+
+
+def scalars(run: Path, tag: str) -> list[float]:
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    return [event.value for event in events.Scalars(tag)]
+
+
+def last_scalar(run: Path, tag: str) -> float:
+    return scalars(run, tag)[-1]
+
+
+def test_each_task_logs_its_pictures_at_test(runs: Path) -> None:
+    logs = runs / "logs"
+    assert {"test/confusion_matrix", "test/confident_mistakes"} <= set(images(logs / "mnist_mlp/version_0"))
+    assert {"test/roc_curve", "test/pr_curve"} <= set(images(logs / "tabular_mlp_binary/version_0"))
+    assert {"test/predicted_vs_actual", "test/residuals"} <= set(images(logs / "tabular_mlp_regression/version_0"))
+
+
+def test_with_the_whole_time_share_every_val_epoch_is_drawn(runs: Path) -> None:
+    events = EventAccumulator(str(runs / "logs/tabular_mlp_binary/version_0"), size_guidance={"images": 0})
+    events.Reload()
+    drawn = events.Images("val/roc_curve")
+    steps = [image.step for image in drawn]
+    assert len(steps) == 2 and steps[1] == 2 * steps[0] > 0  # one per validation epoch, none at the sanity check
+    assert drawn[-1].width > 200 and len(events.Images("val/pr_curve")) == 2
+
+
+def test_csv_logger_records_the_same_final_val_metric_as_tensorboard(runs: Path) -> None:
+    run = runs / "logs/mnist_mlp/version_0"
+    with (run / "metrics.csv").open() as file:
+        logged = [float(row["val/acc"]) for row in csv.DictReader(file) if row["val/acc"]]
+    assert len(logged) == 2 and logged[-1] == pytest.approx(last_scalar(run, "val/acc"))
+
+
+@pytest.mark.slow
+def test_mlflow_records_the_same_final_val_metric_as_tensorboard_with_config_and_figures(tmp_path: Path) -> None:
+    import mlflow
+
+    after = ["--test_after_fit=true", "--trainer.limit_test_batches=1"]  # test pictures: always drawn
+    run_cli("fit", *tiny_args(epochs=2), "-c", config("presets/mlflow.yaml"), *after)
+    run = tmp_path / "logs/mnist_mlp/version_0"
+    board = last_scalar(run, "val/acc")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    found = mlflow.search_runs(experiment_names=["mnist_mlp"])
+    assert len(found) == 1
+    assert found["metrics.val/acc"][0] == pytest.approx(board)
+    assert found["params.model/net/hidden"][0] == "[32]"  # the hyperparameters
+    assert found["tags.log_dir"][0].endswith("version_0")
+    artifacts = {a.path for a in mlflow.artifacts.list_artifacts(run_id=found["run_id"][0])}
+    assert "config.yaml" in artifacts and "figures" in artifacts
+
+
+def test_run_index_lists_status_differing_options_and_metrics_sorted(runs: Path, capsys) -> None:
+    exported = runs / "runs.csv"
+    assert runs_main([str(runs / "logs"), "--sort", "test/loss", "--csv", str(exported)]) == 0
+    out = capsys.readouterr().out
+    assert "model.class" in out and "RegressionTask" in out and "trainer.max_epochs" in out
+    with exported.open() as file:
+        rows = {row["run"]: row for row in csv.DictReader(file)}
+    assert rows["mnist_mlp/version_1"]["status"] == "stopped by SIGTERM"
+    finished = ["mnist_mlp/version_0", "tabular_mlp_binary/version_0", "tabular_mlp_regression/version_0"]
+    assert all(rows[name]["status"] == "finished" for name in finished)
+    assert rows["mnist_mlp/version_0"]["best_checkpoint"].endswith(".ckpt")
+    assert float(rows["mnist_mlp/version_0"]["best"]) == pytest.approx(
+        max(scalars(runs / "logs" / finished[0], "val/acc"))
+    )
+    losses = [float(row["test/loss"]) for row in rows.values() if row["test/loss"]]
+    assert len(losses) == 3 and losses == sorted(losses)  # smallest loss first; the stopped run (no test) last
+    assert list(rows)[-1] == "mnist_mlp/version_1"
+    assert runs_main([str(runs / "logs"), "--sort", "test/nothing"]) == 2
+    assert "test/nothing" in error_line(capsys)
+
+
+def test_run_index_refuses_a_missing_or_empty_folder(tmp_path: Path, capsys) -> None:
+    assert runs_main([str(tmp_path / "nowhere")]) == 2
+    line = error_line(capsys)
+    assert "nowhere" in line and "does not exist" in line
+    (tmp_path / "empty").mkdir()
+    assert runs_main([str(tmp_path / "empty")]) == 2
+    assert "no runs under" in error_line(capsys)
+
+
+def test_run_index_lists_broken_runs_and_names_an_unreadable_config(runs: Path, tmp_path: Path, capsys) -> None:
+    logs = tmp_path / "logs"
+    for name in ("broken_config", "broken_events"):
+        shutil.copytree(runs / "logs/tabular_mlp_binary/version_0", logs / name)
+    (logs / "broken_config/config.yaml").write_text("model: [unclosed\n")
+    for events in (logs / "broken_events").glob("events.out.tfevents.*"):
+        events.write_bytes(events.read_bytes()[:40] + b"\xff" * 64)
+    assert runs_main([str(logs)]) == 2
+    captured = capsys.readouterr()
+    rows = {line.split()[0]: line for line in captured.out.splitlines()[1:]}
+    assert "config.yaml unreadable" in rows["broken_config"]
+    assert "event file unreadable" in rows["broken_events"]
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken_config/config.yaml" in errors[0], captured.err
+
+
+def test_unreachable_mlflow_server_fails_before_training(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # the discard port: nothing listens
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", *tiny_args(epochs=1), "-c", config("presets/mlflow.yaml"))
+    assert exit_info.value.code == 2
+    line = error_line(capsys)
+    assert "http://127.0.0.1:9" in line and "cannot be reached" in line
+    assert not Path("logs").exists()
+
+
+def test_status_names_how_a_run_ended_and_a_vanished_process_reads_as_crashed(
+    runs: Path, tmp_path: Path, capsys
+) -> None:
+    assert status_of(SystemExit(128 + signal.SIGTERM)) == "stopped by SIGTERM"
+    assert status_of(KeyboardInterrupt()) == "stopped by SIGINT"
+    assert status_of(TrainingStopped("non-finite loss nan at step 3")) == "NaN stop"
+    assert status_of(RuntimeError("CUDA error")) == "crashed"
+    run = tmp_path / "logs/killed"
+    shutil.copytree(runs / "logs/tabular_mlp_regression/version_0", run)
+    record = json.loads((run / "status.json").read_text())
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid now names no process
+    (run / "status.json").write_text(json.dumps(record | {"status": "running", "pid": gone.pid}))
+    assert runs_main([str(tmp_path / "logs")]) == 0
+    assert "crashed" in capsys.readouterr().out
