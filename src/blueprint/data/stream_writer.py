@@ -5,6 +5,7 @@ training sequences, rendered fresh every epoch in memory, are rendered once here
 them fits in bounded memory.
 """
 
+import multiprocessing
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,6 +68,9 @@ def tasks(module: InMemoryDataModule, split: str, train_sequences: int | None) -
         return [RenderedSequences(module, count, base + index) for index, count in enumerate(counts)]
     tensors = module.splits[split]
     total = len(tensors[0])
+    if split == "train":  # LitData shuffles chunks and a window of samples: a split sorted by class must not stay so
+        order = torch.randperm(total, generator=torch.Generator().manual_seed(module.seed))
+        tensors = tuple(t[order] for t in tensors)
     return [Rows(tensors, start, min(start + ROWS_PER_TASK, total)) for start in range(0, total, ROWS_PER_TASK)]
 
 
@@ -99,17 +103,24 @@ def start_method() -> str:
 def write_split(
     split_tasks: list[Rows | RenderedSequences], out: Path, num_workers: int, chunk_bytes: str, verbose: bool
 ) -> None:
-    """One LitData folder, written by litdata.optimize with its progress bar."""
-    litdata.optimize(
-        fn=samples,
-        inputs=split_tasks,
-        output_dir=str(out),
-        chunk_bytes=chunk_bytes,
-        num_workers=num_workers,
-        start_method=start_method(),
-        verbose=verbose,
-        mode="overwrite",
-    )
+    """One LitData folder, written by litdata.optimize with its progress bar.
+
+    optimize sets the process-wide multiprocessing start method; the caller's (a test run, a notebook) comes back.
+    """
+    before = multiprocessing.get_start_method(allow_none=True)
+    try:
+        litdata.optimize(
+            fn=samples,
+            inputs=split_tasks,
+            output_dir=str(out),
+            chunk_bytes=chunk_bytes,
+            num_workers=num_workers,
+            start_method=start_method(),
+            verbose=verbose,
+            mode="overwrite",
+        )
+    finally:
+        multiprocessing.set_start_method(before, force=True)
 
 
 def write_stream(

@@ -176,21 +176,30 @@ class StreamingDataModule(L.LightningDataModule):
         return self.eval_loader("test")
 
     def state_dict(self) -> dict[str, Any]:
-        """Which stream a checkpoint was trained on; the loader's position is saved by Lightning with the fit loop."""
-        return {"stream": {"source": self.info.source, "num_samples": self.info.num_samples}}
+        """Which stream a checkpoint was trained on, and the training loader's position (LitData's own state_dict).
+
+        Lightning saves the loader's state with its fit loop too, but restores it only when it builds the loader
+        after the checkpoint is read; a schedule sized by the run builds it before. The DataModule restores first.
+        """
+        state: dict[str, Any] = {"stream": {"source": self.info.source, "num_samples": self.info.num_samples}}
+        if self._train_loader is not None:
+            state["train_loader"] = self._train_loader.state_dict()
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """A fit resumed on another stream would train on other samples (maybe former val/test ones): refuse it."""
-        saved = state_dict.get("stream")
-        trainer = self.trainer
-        if saved is None or trainer is None or trainer.state.fn != "fit":
+        """Refuse a fit resumed on another stream (other samples, maybe former val/test ones); then go on where it
+        stopped."""
+        saved, trainer = state_dict.get("stream"), self.trainer
+        if trainer is None or trainer.state.fn != "fit":
             return
-        if saved != self.state_dict()["stream"]:
+        if saved is not None and saved != self.state_dict()["stream"]:
             raise UserError(
                 f"the checkpoint was trained on another stream than data.root '{self.root}' (written from "
                 f"{saved.get('source', {}).get('class_path')} with {saved.get('num_samples')} samples); resume "
                 "with the folder it was trained on, or start a new run without --ckpt_path"
             )
+        if "train_loader" in state_dict:
+            self.train_dataloader().load_state_dict(state_dict["train_loader"])
 
 
 def collate_then(fn, samples: list[Any]) -> tuple[Tensor, ...]:
