@@ -22,7 +22,11 @@ class TrainedPositionLoader(StreamingDataLoader):
     def __init__(
         self, dataset: StreamingDataset, batch_size: int, num_workers: int, batch_fn: BatchFn, seed: int, rank: int
     ) -> None:
-        super().__init__(dataset, batch_size=batch_size, num_workers=num_workers)
+        # torch's DataLoader draws each iterator's base seed from `generator`, else from the global RNG: a resumed
+        # epoch's extra iterator would then shift the dropout masks of every later step
+        super().__init__(
+            dataset, batch_size=batch_size, num_workers=num_workers, generator=torch.Generator().manual_seed(seed)
+        )
         self.batch_fn = batch_fn
         self.seed = seed
         self.rank = rank

@@ -44,7 +44,13 @@ class RenderedSequences:
 
 
 def samples(task: Rows | RenderedSequences) -> Iterator[tuple[Tensor, ...]]:
-    """litdata.optimize's `fn`: one task -> its samples, each a tuple of tensors (inputs first)."""
+    """litdata.optimize's `fn`: one task -> its samples, each a tuple of tensors (inputs first).
+
+    In a forked writer process torch gets one thread, as DataLoader workers do: OpenMP threads do not survive a fork,
+    and a multi-threaded op there (rendering) can hang.
+    """
+    if multiprocessing.parent_process() is not None:
+        torch.set_num_threads(1)
     if isinstance(task, Rows):
         for index in range(task.start, task.stop):
             yield tuple(t[index].clone() for t in task.tensors)  # a view would serialize its whole storage

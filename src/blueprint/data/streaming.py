@@ -164,6 +164,7 @@ class StreamingDataModule(L.LightningDataModule):
             batch_size=self.eval_batch_size,
             num_workers=self.num_workers,
             collate_fn=partial(collate_then, fn),
+            generator=torch.Generator().manual_seed(self.seed),  # not the global RNG (see TrainedPositionLoader)
         )
 
     def val_dataloader(self) -> StreamingDataLoader:
