@@ -1,0 +1,101 @@
+"""Streaming from a LitData folder written by scripts/optimize_dataset.py: exact resume after a SIGTERM mid-epoch,
+and one clear line for a folder that is missing, empty, not LitData's, or holds samples the net cannot take."""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from blueprint.data import StreamingDataModule
+from blueprint.errors import UserError
+from tests.conftest import CONFIGS, config, run_cli
+from tests.reliability.helpers import assert_same_weights, callback_option, error_line, snapshot, tiny_args, weights
+from tests.scripts import load_script
+
+PRESET = str(CONFIGS / "presets" / "streaming.yaml")
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded MNIST as mnist_mlp loads it, written by the command (about 1 s)."""
+    out = tmp_path_factory.mktemp("stream") / "mnist"
+    load_script("optimize_dataset").main(["-c", config("mnist_mlp.yaml"), "--out", str(out)])
+    return out
+
+
+def streaming_args(stream: Path, *extra: str, epochs: int = 2) -> list[str]:
+    """The tiny mnist_mlp run (5 batches an epoch, dropout and augmentation on) switched to the stream by the preset."""
+    return tiny_args("-c", PRESET, f"--data.init_args.root={stream}", "--data.init_args.batch_size=32", *extra,
+                     epochs=epochs)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(stream: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("reference"))
+    try:
+        return weights(run_cli("fit", *streaming_args(stream)).model)
+    finally:
+        os.chdir(here)
+
+
+def test_the_command_writes_every_split_with_its_shapes(stream: Path) -> None:
+    info = json.loads((stream / "stream.json").read_text())
+    assert info["num_samples"] == {"train": 3500, "val": 500, "test": 1000}
+    assert info["input_shape"] == [1, 28, 28] and info["num_classes"] == 10
+    assert info["augment"]["padding"] == 1  # mnist_mlp's augment_shift travels with the data
+    assert all((stream / split / "index.json").is_file() for split in ("train", "val", "test"))
+
+
+def test_resume_after_sigterm_mid_epoch_gives_the_same_weights(stream: Path, uninterrupted: dict) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        run_cli("fit", *streaming_args(stream, callback_option("SignalAtStep", step=7, signum=int(signal.SIGTERM))))
+    assert stopped.value.code == 143
+    resumed = run_cli("fit", *streaming_args(stream, "--ckpt_path=last"))
+    assert resumed.trainer.global_step == 10
+    assert_same_weights(weights(resumed.model), uninterrupted)
+
+
+def not_litdata(root: Path) -> str:
+    (root / "notes.txt").write_text("not chunks")
+    return str(root)
+
+
+BAD_FOLDERS = {
+    "missing": (lambda root: str(root / "nowhere"), "does not exist"),
+    "empty": (lambda root: str(root), "is empty"),
+    "not LitData's": (not_litdata, "is not a LitData stream folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FOLDERS))
+def test_a_bad_stream_folder_names_itself_and_the_command_that_writes_one(case: str, tmp_path: Path) -> None:
+    make, named = BAD_FOLDERS[case]
+    root = make(tmp_path)
+    with pytest.raises(UserError, match=named) as refused:
+        StreamingDataModule(root=root)
+    assert root in str(refused.value) and "optimize_dataset.py" in str(refused.value)
+
+
+def test_samples_the_net_cannot_take_are_one_line_before_any_log_is_written(
+    stream: Path, tmp_path: Path, capsys
+) -> None:
+    with pytest.raises(SystemExit) as failed:
+        run_cli("fit", *streaming_args(stream, "--model.init_args.net.init_args.in_features=100"))
+    assert failed.value.code == 2
+    assert "features per sample = 784" in error_line(capsys)
+    assert not (tmp_path / "logs").exists()
+
+
+def test_the_command_never_writes_into_an_existing_folder(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    before = snapshot(out)
+    with pytest.raises(SystemExit) as failed:
+        load_script("optimize_dataset").main(["-c", config("mnist_mlp.yaml"), "--out", str(out)])
+    assert failed.value.code == 2
+    assert str(out) in error_line(capsys)
+    assert snapshot(out) == before
