@@ -26,8 +26,8 @@ from one_line_errors import (
     cli_refusal_as_user_error,
     fail,
     non_negative_float,
+    one_line_on_user_error,
     positive_int,
-    quiet_lightning_info,
 )
 
 BUILT_FROM = ("model", "data", "seed_everything")  # the run's trainer and subcommand keys do not matter here
@@ -150,11 +150,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     """Bad arguments end in one `error:` line (exit 2); outputs beyond --tol in one too (exit 1)."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     sys.argv = sys.argv[:1]  # LightningCLI gets its args explicitly
-    try:
-        with quiet_lightning_info():
-            diffs = export(opts)
-    except UserError as err:
-        fail(str(err))
+    with one_line_on_user_error():
+        diffs = export(opts)
     if any(diff > opts.tol for diff in diffs.values()):
         fail(
             f"an export differs from PyTorch by more than --tol {opts.tol:g} (above); raise --tol if it is rounding", 1

@@ -26,15 +26,20 @@ class OneLineParser(argparse.ArgumentParser):
         fail(f"{' '.join(message.split())} (options: {self.prog} --help)")
 
 
-def positive_int(text: str) -> int:
-    """argparse type for counts and sizes, where 0 would silently do nothing or crash later."""
+def whole_number_at_least(text: str, minimum: int, why: str) -> int:
+    """argparse type body: a whole number >= minimum, else one message saying why the minimum."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1; give 1 or more")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= {minimum}; {why}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts and sizes, where 0 would silently do nothing or crash later."""
+    return whole_number_at_least(text, 1, "give 1 or more")
 
 
 def non_negative_float(text: str) -> float:
@@ -90,3 +95,15 @@ def quiet_lightning_info() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def one_line_on_user_error() -> Iterator[None]:
+    """A script's body: a UserError raised inside ends it with one `error:` line and exit 2, without INFO noise."""
+    from blueprint.errors import UserError  # not at the top: rename.py uses this module and needs only the stdlib
+
+    try:
+        with quiet_lightning_info():
+            yield
+    except UserError as err:
+        fail(str(err))

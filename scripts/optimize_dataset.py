@@ -19,7 +19,7 @@ from blueprint.data.base import InMemoryDataModule
 from blueprint.data.image_folder import ImageFolderDataModule
 from blueprint.data.stream_writer import summary, write_stream
 from blueprint.errors import UserError
-from one_line_errors import OneLineParser, cli_refusal_as_user_error, fail, positive_int, quiet_lightning_info
+from one_line_errors import OneLineParser, cli_refusal_as_user_error, fail, one_line_on_user_error, positive_int
 
 
 def parse_args(argv: list[str]):
@@ -66,16 +66,13 @@ def main(argv: list[str] | None = None) -> dict:
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     sys.argv = sys.argv[:1]  # LightningCLI gets its args explicitly
     out = Path(opts.out)
-    try:
+    with one_line_on_user_error():
         check_out(out)
-        with quiet_lightning_info():
-            if opts.image_folder:
-                module: InMemoryDataModule = ImageFolderDataModule(opts.image_folder, image_size=opts.image_size)
-            else:
-                module = experiment_data(opts.config, opts.overrides)
-            info = write_stream(module, out, opts.num_workers, opts.chunk_bytes, opts.train_sequences)
-    except UserError as err:
-        fail(str(err))
+        if opts.image_folder:
+            module: InMemoryDataModule = ImageFolderDataModule(opts.image_folder, image_size=opts.image_size)
+        else:
+            module = experiment_data(opts.config, opts.overrides)
+        info = write_stream(module, out, opts.num_workers, opts.chunk_bytes, opts.train_sequences)
     written = summary(info)
     print(f"wrote {out}: {json.dumps(written)}")
     return written

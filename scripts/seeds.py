@@ -21,20 +21,14 @@ from torch.utils.tensorboard import SummaryWriter
 
 from blueprint.cli import cli_main
 from blueprint.errors import UserError
-from one_line_errors import OneLineParser, cli_refusal_as_user_error, fail, quiet_lightning_info
+from one_line_errors import OneLineParser, cli_refusal_as_user_error, one_line_on_user_error, whole_number_at_least
 
 Run = dict[str, int]  # {"seed": S} or {"seed": S, "fold": K}
 
 
 def at_least_two(text: str) -> int:
     """argparse type for --seeds/--folds: one run has no spread to report."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 2; a spread needs 2 runs or more")
-    return value
+    return whole_number_at_least(text, 2, "a spread needs 2 runs or more")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -166,11 +160,8 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
     """Bad arguments end in one `error:` line and exit 2, whether argparse, the checks here or the CLI finds them."""
     opts = parse_args(list(sys.argv[1:] if argv is None else argv))
     sys.argv = sys.argv[:1]  # LightningCLI gets its args explicitly; it warns when sys.argv holds others
-    try:
-        with quiet_lightning_info():
-            return repeat(opts)
-    except UserError as err:
-        fail(str(err))
+    with one_line_on_user_error():
+        return repeat(opts)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,8 @@ line and exit 2, before the port is bound.
 import argparse
 import sys
 
-from blueprint.errors import UserError
 from blueprint.serving import build_server
-from one_line_errors import OneLineParser, fail, non_negative_float, positive_int, quiet_lightning_info
+from one_line_errors import OneLineParser, non_negative_float, one_line_on_user_error, positive_int
 
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
 
@@ -50,13 +49,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Builds the server (a bad checkpoint ends here, in one line) and serves until Ctrl+C."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        with quiet_lightning_info():
-            server = build_server(
-                opts.ckpt_path, opts.max_batch_size, opts.batch_timeout, opts.accelerator, opts.max_payload_mb
-            )
-    except UserError as err:
-        fail(str(err))
+    with one_line_on_user_error():
+        server = build_server(
+            opts.ckpt_path, opts.max_batch_size, opts.batch_timeout, opts.accelerator, opts.max_payload_mb
+        )
     server.run(host=opts.host, port=opts.port, generate_client_file=False, log_level=opts.log_level)
 
 

@@ -40,7 +40,7 @@ from torch.utils.tensorboard import SummaryWriter
 from blueprint.checkpointing.atomic_io import write_atomically
 from blueprint.cli import cli_main
 from blueprint.errors import TrainingStopped, UserError
-from one_line_errors import OneLineParser, cli_refusal_as_user_error, fail, positive_int, quiet_lightning_info
+from one_line_errors import OneLineParser, cli_refusal_as_user_error, fail, one_line_on_user_error, positive_int
 from sweep_study import (
     fail_dead_trials,
     open_storage,
@@ -326,11 +326,8 @@ def main(argv: list[str] | None = None) -> optuna.Study:
     """Bad arguments end in one `error:` line and exit 2, whether argparse, the checks here or the CLI finds them."""
     opts = parse_args(list(sys.argv[1:] if argv is None else argv))
     sys.argv = sys.argv[:1]  # LightningCLI gets its args explicitly; it warns when sys.argv holds others
-    try:
-        with quiet_lightning_info():
-            return sweep(opts)
-    except UserError as err:
-        fail(str(err))
+    with one_line_on_user_error():
+        return sweep(opts)
 
 
 if __name__ == "__main__":
