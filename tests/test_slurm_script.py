@@ -9,19 +9,24 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "slurm_ddp.sbatch"
 
 
-def run_script(tmp_path: Path, srun_exit: int, restarts: int) -> tuple[int, str, str]:
-    """Returns the script's exit code, the arguments srun got and what scontrol was asked."""
+def fake_slurm_tools(tmp_path: Path, srun_exit: int) -> str:
+    """srun and scontrol stand-ins that record their arguments; returns a PATH that finds them first."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    (tmp_path / "configs").mkdir(exist_ok=True)
-    (tmp_path / "configs" / "mnist_cnn.yaml").write_text("")  # the script checks that its config exists
     (bin_dir / "srun").write_text(f'#!/bin/bash\necho "$@" > "{tmp_path}/srun.txt"\nexit {srun_exit}\n')
     (bin_dir / "scontrol").write_text(f'#!/bin/bash\necho "$@" > "{tmp_path}/scontrol.txt"\n')
     for tool in ("srun", "scontrol"):
         (bin_dir / tool).chmod(0o755)
+    return f"{bin_dir}:{os.environ['PATH']}"
+
+
+def run_script(tmp_path: Path, srun_exit: int, restarts: int) -> tuple[int, str, str]:
+    """Returns the script's exit code, the arguments srun got and what scontrol was asked."""
+    (tmp_path / "configs").mkdir(exist_ok=True)
+    (tmp_path / "configs" / "mnist_cnn.yaml").write_text("")  # the script checks that its config exists
     env = {
         **os.environ,
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "PATH": fake_slurm_tools(tmp_path, srun_exit),
         "SLURM_JOB_ID": "42",
         "SLURM_RESTART_COUNT": str(restarts),
         "SLURM_NTASKS_PER_NODE": "4",
@@ -50,15 +55,9 @@ SWEEP_SCRIPT = SCRIPT.with_name("slurm_sweep.sbatch")
 
 def run_sweep_task(tmp_path: Path, task: int, srun_exit: int, *args: str) -> tuple[int, str, str, str]:
     """One array task of slurm_sweep.sbatch with fake srun/scontrol: exit code, srun's args, scontrol's, stderr."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "srun").write_text(f'#!/bin/bash\necho "$@" > "{tmp_path}/srun.txt"\nexit {srun_exit}\n')
-    (bin_dir / "scontrol").write_text(f'#!/bin/bash\necho "$@" > "{tmp_path}/scontrol.txt"\n')
-    for tool in ("srun", "scontrol"):
-        (bin_dir / tool).chmod(0o755)
     env = {
         **os.environ,
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "PATH": fake_slurm_tools(tmp_path, srun_exit),
         "SLURM_JOB_ID": "77",
         "SLURM_ARRAY_TASK_ID": str(task),
     }
