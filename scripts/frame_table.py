@@ -4,8 +4,8 @@
 
 Each run folder is a `blueprint fit` run (config.yaml + TensorBoard events, tested after fit). The net is rebuilt
 from the run's config to count its parameters and its FLOPs on one sample (torch.utils.flop_counter); epochs are
-the validation rounds logged, seconds per epoch the mean gap between them (so on a loaded machine, longer). A folder that is not such a run is one
-`error:` line and exit 2.
+the validation rounds logged, seconds per epoch the mean gap between them (longer on a loaded machine). A folder
+that is not such a run is one `error:` line and exit 2.
 """
 
 import importlib
