@@ -5,5 +5,6 @@ from blueprint.nets.cnn import CNN
 from blueprint.nets.convlstm import ConvLSTMForecaster
 from blueprint.nets.mlp import MLP
 from blueprint.nets.seq2img import LSTMFrameGenerator
+from blueprint.nets.simvp import SimVP
 
-__all__ = ["CNN", "MLP", "Backbone", "ConvLSTMForecaster", "LSTMFrameGenerator"]
+__all__ = ["CNN", "MLP", "Backbone", "ConvLSTMForecaster", "LSTMFrameGenerator", "SimVP"]

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from blueprint.nets.seq2img import check_frames
+from blueprint.nets.seq2img import check_frames, mix_in_truth
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -89,15 +89,26 @@ class ConvLSTMForecaster(nn.Module):
             x = state[0]
         return new_states
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    feeds_back_frames = True  # forward takes `teacher` frames: the task's scheduled sampling can use it
+
+    def _fold(self, frames: torch.Tensor) -> torch.Tensor:
+        return F.pixel_unshuffle(frames.flatten(0, 1), self.patch).unflatten(0, frames.shape[:2])
+
+    def forward(
+        self, frames: torch.Tensor, teacher: torch.Tensor | None = None, teacher_ratio: float = 0.0
+    ) -> torch.Tensor:
+        """With `teacher` (the target frames), each sample's next step is fed the true frame with `teacher_ratio`."""
         batch, steps = frames.shape[:2]
-        folded = F.pixel_unshuffle(frames.flatten(0, 1), self.patch).unflatten(0, (batch, steps))
+        folded = self._fold(frames)
+        truth = self._fold(teacher) if teacher is not None else None
         states: list = [None] * len(self.encoder)
         for t in range(steps):
             states = self._step(self.encoder, folded[:, t], states)
         previous, outputs = folded[:, -1], []
-        for _ in range(self.output_frames):
+        for t in range(self.output_frames):
             states = self._step(self.forecaster, previous, states)
             previous = torch.sigmoid(self.head(torch.cat([h for h, _ in states], dim=1)))
             outputs.append(previous)
+            if truth is not None:
+                previous = mix_in_truth(previous, truth[:, t], teacher_ratio)
         return F.pixel_shuffle(torch.stack(outputs, dim=1).flatten(0, 1), self.patch).unflatten(0, (batch, -1))

@@ -19,6 +19,14 @@ def check_frames(shape: Sequence[int], expected: Sequence[int]) -> None:
         check_equal(name, got, want, f"model.net.init_args.{key}")
 
 
+def mix_in_truth(predicted: torch.Tensor, truth: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Scheduled sampling (Bengio et al. 2015): each sample's true frame replaces its prediction with prob `ratio`."""
+    if ratio <= 0:
+        return predicted
+    use_truth = torch.rand(predicted.shape[0], device=predicted.device) < ratio
+    return torch.where(use_truth.view(-1, *[1] * (predicted.dim() - 1)), truth.to(predicted.dtype), predicted)
+
+
 class LSTMFrameGenerator(nn.Module):
     """Frames -> conv encoder -> vector per frame -> nn.LSTM (a proper (B, T, features) input) -> frames.
 
@@ -75,13 +83,19 @@ class LSTMFrameGenerator(nn.Module):
         """(B, T, C, H, W) -> (B, T, hidden): the conv encoder runs on every frame at once."""
         return self.encoder(frames.flatten(0, 1)).unflatten(0, frames.shape[:2])
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    feeds_back_frames = True  # forward takes `teacher` frames: the task's scheduled sampling can use it
+
+    def forward(
+        self, frames: torch.Tensor, teacher: torch.Tensor | None = None, teacher_ratio: float = 0.0
+    ) -> torch.Tensor:
+        """With `teacher` (the target frames), each sample's next step is fed the true frame with `teacher_ratio`."""
         hidden, state = self.lstm(self._encode(frames))
         top, outputs = hidden[:, -1], []
         for step in range(self.output_frames):
             frame = self.decoder(top)
             outputs.append(frame)
             if step + 1 < self.output_frames:
-                hidden, state = self.lstm(self._encode(frame[:, None]), state)
+                fed = mix_in_truth(frame, teacher[:, step], teacher_ratio) if teacher is not None else frame
+                hidden, state = self.lstm(self._encode(fed[:, None]), state)
                 top = hidden[:, -1]
         return torch.stack(outputs, dim=1)

@@ -10,8 +10,9 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from blueprint.errors import UserError
 from blueprint.tasks.base import BaseTask, default_optimizer
+from blueprint.tasks.frame_losses import L1L2Loss, SSIMLoss
 
-FITTING_LOSSES = (nn.MSELoss, nn.L1Loss, nn.BCELoss)
+FITTING_LOSSES = (nn.MSELoss, nn.L1Loss, nn.BCELoss, L1L2Loss, SSIMLoss)
 
 
 class MSEPerFrame(Metric):
@@ -35,11 +36,24 @@ class MSEPerFrame(Metric):
         return self.squared_error / self.frames
 
 
+def check_scheduled_sampling(net: nn.Module, steps: int) -> None:
+    """Scheduled sampling needs a net whose forward feeds back its own frames and accepts the true ones."""
+    if steps < 0:
+        raise UserError(f"model.scheduled_sampling_steps must be >= 0 (0 turns it off), got {steps}")
+    if steps and not getattr(net, "feeds_back_frames", False):
+        raise UserError(
+            f"model.scheduled_sampling_steps={steps} needs a net that feeds back its predicted frames "
+            f"(ConvLSTMForecaster, LSTMFrameGenerator); {type(net).__name__} does not: set it to 0"
+        )
+
+
 class FramePredictionTask(BaseTask):
     """Video frame prediction; logs MSE per pixel and per frame, MAE, SSIM, PSNR, and on val/test two baselines.
 
     The baselines, an all-zeros prediction and a copy of the last input frame, show at once whether the net learned
     anything: `val/baseline_zeros_mse_per_frame` and `val/baseline_copy_last_mse_per_frame`.
+    `scheduled_sampling_steps` > 0 (nets that feed back frames only) trains with the true frame fed back with a
+    probability falling linearly from 1 to 0 over that many steps; 0 always feeds back the prediction, as at test.
     """
 
     monitor = "val/loss"
@@ -53,7 +67,9 @@ class FramePredictionTask(BaseTask):
         scheduler_interval: str = "epoch",
         loss: nn.Module | None = None,
         weight_decay_exclude_norm_bias: bool = False,
+        scheduled_sampling_steps: int = 0,
     ) -> None:
+        check_scheduled_sampling(net, scheduled_sampling_steps)
         super().__init__(
             net,
             optimizer,
@@ -65,6 +81,7 @@ class FramePredictionTask(BaseTask):
         self.save_hyperparameters(logger=False)  # the CLI logs the run's hparams itself
         self.drop_unplain_hparams()
         self.output_frames = getattr(net, "output_frames", None)
+        self.scheduled_sampling_steps = scheduled_sampling_steps
         metrics = MetricCollection(
             {
                 "mse": MeanSquaredError(),
@@ -104,18 +121,27 @@ class FramePredictionTask(BaseTask):
                 f"set model.net.init_args.output_frames: {frames}"
             )
 
-    def shared_step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def teacher_ratio(self) -> float:
+        """Probability that a training step feeds back the true frame: 1 -> 0 over `scheduled_sampling_steps`."""
+        if self.scheduled_sampling_steps == 0:
+            return 0.0
+        return max(0.0, 1.0 - self.global_step / self.scheduled_sampling_steps)
+
+    def shared_step(self, batch: Any, teacher_ratio: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The loss, the predictions (detached, float32, for the metrics) and the target frames of one batch."""
         inputs, targets = batch[0], batch[1]
-        predictions = self(inputs)
+        predictions = self.net(inputs, targets, teacher_ratio) if teacher_ratio > 0 else self(inputs)
         with torch.autocast(self.device.type, enabled=False):  # CUDA autocast refuses BCELoss even on float32
             loss = self.loss_fn(predictions.float(), targets.float())
         return loss, predictions.detach().float(), targets
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Logs train/loss (every log_every_n_steps, and on the progress bar); the epoch's means accumulate."""
-        loss, predictions, targets = self.shared_step(batch)
+        ratio = self.teacher_ratio()
+        loss, predictions, targets = self.shared_step(batch, ratio)
         self.log("train/loss", loss, prog_bar=True)
+        if self.scheduled_sampling_steps:
+            self.log("train/teacher_ratio", ratio)
         self.train_loss.update(loss.detach(), len(targets))
         self.train_mse_per_frame.update(predictions, targets)
         return loss
