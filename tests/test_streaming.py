@@ -17,10 +17,14 @@ from tests.scripts import load_script
 PRESET = str(CONFIGS / "presets" / "streaming.yaml")
 
 
+SIGINT_HANDLER_BEFORE: dict[str, object] = {}
+
+
 @pytest.fixture(scope="module")
 def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The embedded MNIST as mnist_mlp loads it, written by the command (about 1 s)."""
     out = tmp_path_factory.mktemp("stream") / "mnist"
+    SIGINT_HANDLER_BEFORE["handler"] = signal.getsignal(signal.SIGINT)
     load_script("optimize_dataset").main(["-c", config("mnist_mlp.yaml"), "--out", str(out)])
     return out
 
@@ -47,6 +51,8 @@ def test_the_command_writes_every_split_with_its_shapes(stream: Path) -> None:
     assert info["input_shape"] == [1, 28, 28] and info["num_classes"] == 10
     assert info["augment"]["padding"] == 1  # mnist_mlp's augment_shift travels with the data
     assert all((stream / split / "index.json").is_file() for split in ("train", "val", "test"))
+    # litdata.optimize installs a SIGINT handler that exits with status 0: a later Ctrl+C must still stop runs cleanly
+    assert signal.getsignal(signal.SIGINT) is SIGINT_HANDLER_BEFORE["handler"]
 
 
 def test_resume_after_sigterm_mid_epoch_gives_the_same_weights(stream: Path, uninterrupted: dict) -> None:

@@ -6,6 +6,7 @@ them fits in bounded memory.
 """
 
 import multiprocessing
+import signal
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,9 +112,11 @@ def write_split(
 ) -> None:
     """One LitData folder, written by litdata.optimize with its progress bar.
 
-    optimize sets the process-wide multiprocessing start method; the caller's (a test run, a notebook) comes back.
+    optimize sets the process-wide multiprocessing start method and a SIGINT handler that exits with status 0 (so a
+    later Ctrl+C in a notebook or test run would end it silently); the caller's method and handler come back.
     """
     before = multiprocessing.get_start_method(allow_none=True)
+    sigint_handler = signal.getsignal(signal.SIGINT)
     try:
         litdata.optimize(
             fn=samples,
@@ -127,6 +130,7 @@ def write_split(
         )
     finally:
         multiprocessing.set_start_method(before, force=True)
+        signal.signal(signal.SIGINT, sigint_handler)
 
 
 def write_stream(
