@@ -48,11 +48,18 @@ class RunStatus(Callback):
 
     def __init__(self) -> None:
         self.started: str | None = None
+        self.folder: Path | None = None  # the run folder, read when the stage starts (see _start)
+
+    def _start(self, trainer: L.Trainer, stage: str) -> None:
+        """Every rank reads trainer.log_dir (a broadcast: rank zero alone would wait forever); rank zero writes."""
+        log_dir = trainer.log_dir if trainer.logger is not None else None
+        self.folder = Path(log_dir) if log_dir is not None else None
+        self._write(trainer, RUNNING, stage=stage)
 
     def _write(self, trainer: L.Trainer, status: str, **extra: Any) -> None:
-        if not trainer.is_global_zero or trainer.logger is None or trainer.log_dir is None:
+        folder = self.folder
+        if not trainer.is_global_zero or folder is None:
             return
-        folder = Path(trainer.log_dir)
         self.started = self.started or time.strftime("%Y-%m-%dT%H:%M:%S")
         record = {"status": status, "started": self.started, "pid": os.getpid(), "host": socket.gethostname()}
         temp = folder / f".{STATUS_FILE}.tmp-{os.getpid()}"
@@ -65,10 +72,10 @@ class RunStatus(Callback):
             rank_zero_warn(f"could not record the run's status in {folder / STATUS_FILE}: {err}")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._write(trainer, RUNNING, stage="fit")
+        self._start(trainer, "fit")
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._write(trainer, RUNNING, stage="test")
+        self._start(trainer, "test")
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Lightning calls teardown only when the stage ends without an exception."""

@@ -17,13 +17,17 @@ class SaveConfigToRun(SaveConfigCallback):
     refused resume adds no config_resume_K.yaml to the run's folder.
     """
 
+    run_dir: str | None = None  # read on every rank: trainer.log_dir is a broadcast, save_config runs on rank zero
+
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if trainer.logger is not None and stage != "fit":
+            self.run_dir = trainer.log_dir
             super().setup(trainer, pl_module, stage)
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         check_resumed_one_cycle(trainer, self.config.get("ckpt_path"))  # `last` is resolved to its file by now
         if trainer.logger is not None:
+            self.run_dir = trainer.log_dir
             super().setup(trainer, pl_module, "fit")
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -37,6 +41,6 @@ class SaveConfigToRun(SaveConfigCallback):
                 logger.log_hyperparams(hparams, {"hp_metric": float("nan")})
             else:
                 logger.log_hyperparams(hparams)
-            if isinstance(logger, MLFlowLogger) and logger.run_id is not None and trainer.log_dir is not None:
-                logger.experiment.log_artifact(logger.run_id, os.path.join(trainer.log_dir, self.config_filename))
-                logger.experiment.set_tag(logger.run_id, "log_dir", trainer.log_dir)
+            if isinstance(logger, MLFlowLogger) and logger.run_id is not None and self.run_dir is not None:
+                logger.experiment.log_artifact(logger.run_id, os.path.join(self.run_dir, self.config_filename))
+                logger.experiment.set_tag(logger.run_id, "log_dir", self.run_dir)
