@@ -57,6 +57,7 @@ def run_recipe(line: str) -> None:
     load_script(name).main([*own, *FAST_SCRIPT.get(name, []), *extra_trial])
 
 
+@pytest.mark.slow  # 28 fits, about 75 s: the README recipes it quotes are checked against it in the default suite
 def test_docs_recipes_all_run() -> None:
     commands = recipe_commands()
     assert len(commands) >= 20

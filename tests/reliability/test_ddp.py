@@ -15,6 +15,7 @@ TOLERANCE = 1e-5  # float32 sums reduced in a different order across ranks
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gloo CPU processes are exercised on Linux")
+@pytest.mark.slow  # ~35 s; the default suite runs 2-process DDP in test_ddp_resume.py
 def test_two_process_ddp_shards_data_and_syncs_metrics(tmp_path: Path) -> None:
     record = callback_option("RecordShards", out_dir=json.dumps(str(tmp_path)))
     ddp = ["-c", str(CONFIGS / "presets" / "ddp.yaml"), "--trainer.accelerator=cpu", "--trainer.devices=2"]
