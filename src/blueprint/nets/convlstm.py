@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from blueprint.nets.seq2img import check_frames, mix_in_truth
+from blueprint.nets.seq2img import FrameClipNet, mix_in_truth
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -34,7 +34,7 @@ class ConvLSTMCell(nn.Module):
         return torch.sigmoid(o) * torch.tanh(cell), cell
 
 
-class ConvLSTMForecaster(nn.Module):
+class ConvLSTMForecaster(FrameClipNet):
     """An encoder stack reads the input frames; a forecaster stack, started from its states, rolls out the future.
 
     Each forecast step is fed the previous predicted frame. `patch` > 1 folds patch x patch pixel blocks into
@@ -71,14 +71,6 @@ class ConvLSTMForecaster(nn.Module):
         self.head = nn.Conv2d(sum(hidden_channels), folded, kernel_size=1)
         assert self.head.bias is not None
         nn.init.constant_(self.head.bias, -3.0)  # start near-black (sigmoid(-3) = 0.05), like most of a frame
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Per-sample (T_in, C, H, W), used for the model summary and graph."""
-        return (self.input_frames, self.in_channels, self.frame_size, self.frame_size)
-
-    def check_input_shape(self, shape: Sequence[int]) -> None:
-        check_frames(shape, self.input_shape)
 
     @staticmethod
     def _step(cells: nn.ModuleList, x: torch.Tensor, states: list[State | None]) -> list[State]:

@@ -27,7 +27,23 @@ def mix_in_truth(predicted: torch.Tensor, truth: torch.Tensor, ratio: float) -> 
     return torch.where(use_truth.view(-1, *[1] * (predicted.dim() - 1)), truth.to(predicted.dtype), predicted)
 
 
-class LSTMFrameGenerator(nn.Module):
+class FrameClipNet(nn.Module):
+    """A net that reads (B, T_in, C, H, W) clips of square frames: the shape the summary, graph and data checks use."""
+
+    input_frames: int
+    in_channels: int
+    frame_size: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Per-sample (T_in, C, H, W), used for the model summary and graph."""
+        return (self.input_frames, self.in_channels, self.frame_size, self.frame_size)
+
+    def check_input_shape(self, shape: Sequence[int]) -> None:
+        check_frames(shape, self.input_shape)
+
+
+class LSTMFrameGenerator(FrameClipNet):
     """Frames -> conv encoder -> vector per frame -> nn.LSTM (a proper (B, T, features) input) -> frames.
 
     Each future frame comes from the LSTM's top hidden state through Linear -> [Upsample -> BatchNorm -> Conv]
@@ -70,14 +86,6 @@ class LSTMFrameGenerator(nn.Module):
         last_conv = decoder[-2]
         assert isinstance(last_conv, nn.Conv2d) and last_conv.bias is not None
         nn.init.constant_(last_conv.bias, -3.0)  # start near-black (sigmoid(-3) = 0.05), like most of a frame
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Per-sample (T_in, C, H, W), used for the model summary and graph."""
-        return (self.input_frames, self.in_channels, self.frame_size, self.frame_size)
-
-    def check_input_shape(self, shape: Sequence[int]) -> None:
-        check_frames(shape, self.input_shape)
 
     def _encode(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, T, C, H, W) -> (B, T, hidden): the conv encoder runs on every frame at once."""

@@ -5,13 +5,11 @@ A per-frame conv encoder shrinks each frame 4x; the translator sees the whole cl
 encoder layer, turns each frame's translated features back into pixels. Layer names follow OpenSTL's reference.
 """
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from blueprint.nets.seq2img import check_frames
+from blueprint.nets.seq2img import FrameClipNet
 
 
 class ConvSC(nn.Module):
@@ -133,7 +131,7 @@ class MetaBlock(nn.Module):
         return self.reduction(self.block(x))
 
 
-class SimVP(nn.Module):
+class SimVP(FrameClipNet):
     """(B, T, C, H, W) frames in [0, 1] -> the next T frames, all at once, through a sigmoid.
 
     `hidden_spatial` (OpenSTL's hid_S) is the encoder width per frame, `hidden_temporal` (hid_T) the translator's
@@ -181,14 +179,6 @@ class SimVP(nn.Module):
         self.decoder = Decoder(hidden_spatial, folded, spatial_layers)
         assert self.decoder.readout.bias is not None
         nn.init.constant_(self.decoder.readout.bias, -3.0)  # start near-black (sigmoid(-3) = 0.05)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Per-sample (T_in, C, H, W), used for the model summary and graph."""
-        return (self.input_frames, self.in_channels, self.frame_size, self.frame_size)
-
-    def check_input_shape(self, shape: Sequence[int]) -> None:
-        check_frames(shape, self.input_shape)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         batch, steps = frames.shape[:2]
