@@ -21,7 +21,7 @@ from tests.conftest import config, run_cli
 from tests.reliability.helpers import callback_option, error_line, tiny_args
 
 TABLE_ARGS = ["--trainer.max_epochs=1", "--trainer.enable_progress_bar=false", "--trainer.limit_test_batches=1"]
-EVERY_EPOCH = '{"class_path": "blueprint.callbacks.binary_curves.BinaryCurves", "init_args": {"max_time_share": 1.0}}'
+EVERY_OTHER = '{"class_path": "blueprint.callbacks.binary_curves.BinaryCurves", "init_args": {"every_n_epochs": 2}}'
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
             config("tabular_mlp_binary.yaml"),
             *TABLE_ARGS,
             "--trainer.max_epochs=2",
-            f"--trainer.callbacks=[{EVERY_EPOCH}]",
+            f"--trainer.callbacks=[{EVERY_OTHER}]",
         )
         run_cli("fit", "-c", config("tabular_mlp_regression.yaml"), *TABLE_ARGS)
         with pytest.raises(SystemExit) as stopped:
@@ -72,13 +72,22 @@ def test_each_task_logs_its_pictures_at_test(runs: Path) -> None:
     assert {"test/predicted_vs_actual", "test/residuals"} <= set(images(logs / "tabular_mlp_regression/version_0"))
 
 
-def test_with_the_whole_time_share_every_val_epoch_is_drawn(runs: Path) -> None:
+def test_every_val_epoch_is_drawn_by_default(runs: Path) -> None:
+    events = EventAccumulator(str(runs / "logs/mnist_mlp/version_0"), size_guidance={"images": 0})
+    events.Reload()
+    grids = events.Images("val/confident_mistakes")
+    steps = [image.step for image in grids]
+    assert len(steps) == 2 and steps[1] == 2 * steps[0] > 0  # one per validation epoch, none at the sanity check
+    assert grids[-1].width > 200 and grids[-1].height > 100  # captioned tiles, not the bare 28-pixel digits
+    assert "val/confusion_matrix" not in events.Tags()["images"]  # the config draws it every 10th epoch
+
+
+def test_every_n_epochs_draws_only_those_epochs(runs: Path) -> None:
     events = EventAccumulator(str(runs / "logs/tabular_mlp_binary/version_0"), size_guidance={"images": 0})
     events.Reload()
     drawn = events.Images("val/roc_curve")
-    steps = [image.step for image in drawn]
-    assert len(steps) == 2 and steps[1] == 2 * steps[0] > 0  # one per validation epoch, none at the sanity check
-    assert drawn[-1].width > 200 and len(events.Images("val/pr_curve")) == 2
+    assert len(drawn) == 1 and len(events.Images("val/pr_curve")) == 1  # epoch 2 of 2, not epoch 1
+    assert drawn[0].step >= max(event.step for event in events.Scalars("val/loss"))  # epoch 2's, not epoch 1's
 
 
 def test_csv_logger_records_the_same_final_val_metric_as_tensorboard(runs: Path) -> None:

@@ -8,7 +8,7 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import BinaryPrecisionRecallCurve, BinaryROC
 
 from blueprint.callbacks.evaluation_figures import EvaluationFigures
-from blueprint.callbacks.figure_logging import pyplot
+from blueprint.callbacks.figure_logging import new_figure
 
 CURVE_POINTS = 101  # binned thresholds: constant memory and cost per batch, whatever the size of the split
 
@@ -19,8 +19,8 @@ class BinaryCurves(EvaluationFigures):
     The threshold is one of the binned thresholds torchmetrics evaluates, so the dot sits exactly on the curve.
     """
 
-    def __init__(self, max_time_share: float = 0.02) -> None:
-        super().__init__(max_time_share)
+    def __init__(self, every_n_epochs: int = 1) -> None:
+        super().__init__(every_n_epochs)
         self.curves: MetricCollection | None = None
         self.threshold = 0.5
 
@@ -43,7 +43,7 @@ class BinaryCurves(EvaluationFigures):
         drawn = {}
         for name, metric in self.curves.items():
             curve = tuple(part.cpu() for part in metric.compute())
-            figure, axis = pyplot().subplots(figsize=(4.5, 4.5))
+            figure, axis = new_figure(4.5, 4.5)
             metric.plot(curve, score=True, ax=axis)
             at = int(torch.argmin((curve[2] - self.threshold).abs()))
             # ROC is drawn as (fpr, tpr), the PR curve as (recall, precision)

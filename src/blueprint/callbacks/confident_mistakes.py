@@ -1,25 +1,32 @@
 """The val images the classifier gets wrong with the most confidence: label noise and real blind spots show up first."""
 
 import math
+from functools import cache
 from typing import Any
 
 import lightning as L
 import torch
+from PIL import Image, ImageDraw, ImageFont
+from torchvision.transforms.v2.functional import pil_to_tensor
+from torchvision.utils import make_grid
 
 from blueprint.callbacks.csv_writer import class_names
 from blueprint.callbacks.evaluation_figures import EvaluationFigures
-from blueprint.callbacks.figure_logging import pyplot
+
+MIN_TILE_WIDTH = 100  # pixels: images are enlarged by a whole factor to at least this, so two caption lines fit
+CAPTION_HEIGHT = 26  # pixels: two lines of PIL's default font
 
 
 class ConfidentMistakes(EvaluationFigures):
     """Logs `val/confident_mistakes` (and `test/...`): the `num_images` wrong predictions with the highest probability.
 
-    Each tile is titled with its true and predicted class and that probability. Only for image batches (N, C, H, W);
-    per batch it keeps a running top-k on the device, so the cost is one softmax and a small top-k.
+    Each tile is captioned with its true and predicted class and that probability. Only for image batches
+    (N, C, H, W); per batch it keeps a running top-k on the device, so the cost is one softmax and a small top-k.
+    The grid is torchvision's `make_grid` with PIL captions: a few milliseconds, where matplotlib took 0.3 s.
     """
 
-    def __init__(self, num_images: int = 16, max_time_share: float = 0.02) -> None:
-        super().__init__(max_time_share)
+    def __init__(self, num_images: int = 16, every_n_epochs: int = 1) -> None:
+        super().__init__(every_n_epochs)
         if num_images < 1:
             raise ValueError(f"num_images must be >= 1, got {num_images}")
         self.num_images = num_images
@@ -53,23 +60,37 @@ class ConfidentMistakes(EvaluationFigures):
         if not self.kept:
             return {}
         kept = {key: value.detach().float().cpu() for key, value in self.kept.items()}
-        count = len(kept["image"])
-        columns = min(count, 8)
-        rows = math.ceil(count / columns)
-        figure, axes = pyplot().subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows), squeeze=False)
-        for index, axis in enumerate(axes.flat):
-            axis.axis("off")
-            if index >= count:
-                continue
-            image = kept["image"][index]
-            image = (image - image.min()) / (image.max() - image.min()).clamp(min=1e-8)  # whatever the normalization
-            axis.imshow(image[0] if len(image) == 1 else image.permute(1, 2, 0), cmap="gray")
-            true, pred = int(kept["true"][index]), int(kept["pred"][index])
-            axis.set_title(
-                f"true {self._name(true)}\npred {self._name(pred)} {kept['confidence'][index]:.2f}", fontsize=8
-            )
-        figure.tight_layout()
-        return {"confident_mistakes": figure}
+        images = enlarged(kept["image"])
+        captions = [
+            caption_strip(images.shape[-1], f"true {self._name(int(true))}\npred {self._name(int(pred))} {p:.2f}")
+            for true, pred, p in zip(kept["true"], kept["pred"], kept["confidence"], strict=True)
+        ]
+        grid = make_grid(
+            torch.cat([torch.stack(captions), images], dim=2), nrow=min(len(images), 8), padding=4, pad_value=0.5
+        )
+        return {"confident_mistakes": grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()}
 
     def _name(self, index: int) -> str:
         return self.labels[index] if self.labels is not None and index < len(self.labels) else str(index)
+
+
+def enlarged(images: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H*k, W*k) in [0, 1]: each image stretched to [0, 1] (whatever its normalization), enlarged k times."""
+    low, high = images.amin(dim=(1, 2, 3), keepdim=True), images.amax(dim=(1, 2, 3), keepdim=True)
+    images = (images - low) / (high - low).clamp(min=1e-8)
+    images = images[:, :3] if images.shape[1] >= 3 else images[:, :1].expand(-1, 3, -1, -1)
+    scale = max(1, math.ceil(MIN_TILE_WIDTH / images.shape[-1]))
+    return torch.nn.functional.interpolate(images, scale_factor=scale, mode="nearest")
+
+
+def caption_strip(width: int, caption: str) -> torch.Tensor:
+    """(3, CAPTION_HEIGHT, width) in [0, 1]: black text on white, drawn by PIL."""
+    strip = Image.new("RGB", (width, CAPTION_HEIGHT), "white")
+    ImageDraw.Draw(strip).multiline_text((3, 1), caption, fill="black", font=caption_font(), spacing=2)
+    return pil_to_tensor(strip).float() / 255
+
+
+@cache
+def caption_font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """PIL's built-in font, loaded once (loading it per tile was a third of the grid's cost)."""
+    return ImageFont.load_default()

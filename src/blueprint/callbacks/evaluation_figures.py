@@ -1,57 +1,27 @@
-"""The base of the picture callbacks: see the task's own forward outputs during val/test, draw within a time budget."""
+"""The base of the picture callbacks: see the task's own forward outputs during val/test, draw at the epoch's end."""
 
-import time
 from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.hooks import RemovableHandle
 
-from blueprint.callbacks.figure_logging import log_figure, pyplot
-
-
-class DrawingBudget:
-    """Seconds spent drawing since fit start, shared by every picture callback of one run.
-
-    matplotlib needs ~0.2-0.5 s of CPU per figure: on short epochs (mnist_cnn: seconds) drawing every one would
-    slow training by 10-20%. A callback draws a validation epoch when the run's drawing time so far, plus the last
-    drawing's cost, stays within its `share` of the run's time; the first drawing waits until the run has earned
-    it. Test pictures are always drawn.
-    """
-
-    FIRST_GUESS_S = 0.5  # the cost of one drawing before any was measured
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.spent = 0.0
-        self.last_cost = self.FIRST_GUESS_S
-
-    def allows(self, share: float) -> bool:
-        return share >= 1.0 or self.spent + self.last_cost <= share * (time.perf_counter() - self.started)
-
-    def add(self, seconds: float) -> None:
-        self.spent += seconds
-        self.last_cost = seconds
-
-
-BUDGETS: dict[int, DrawingBudget] = {}  # per Trainer (by id), reset at each fit start
+from blueprint.callbacks.figure_logging import log_picture
 
 
 class EvaluationFigures(L.Callback):
     """Collects what the task's forward returns on each val/test batch (no second forward pass), then logs figures.
 
     A forward hook on the LightningModule sees the outputs of the task's own `self(inputs)` call; subclasses
-    `update` their torchmetrics state with them per batch (cheap: every epoch) and draw `figures` at the end of
-    val/test epochs (tags `val/<name>` and `test/<name>`). Nothing is collected during the sanity check.
-    `max_time_share` caps the time all picture callbacks of a run spend drawing (see DrawingBudget); 1.0 draws
-    every validation epoch.
-    Under DDP the metrics sync across ranks; rank zero draws and logs.
+    `update` their torchmetrics state with them per batch and draw `figures` at the end of val/test epochs (tags
+    `val/<name>` and `test/<name>`): every validation epoch, or every `every_n_epochs`-th, and always at test.
+    Nothing is collected during the sanity check. Under DDP the metrics sync across ranks; rank zero logs.
     """
 
-    def __init__(self, max_time_share: float = 0.02) -> None:
-        if not 0.0 < max_time_share <= 1.0:
-            raise ValueError(f"max_time_share must be in (0, 1], got {max_time_share}")
-        self.max_time_share = max_time_share
+    def __init__(self, every_n_epochs: int = 1) -> None:
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        self.every_n_epochs = every_n_epochs
         self._output: torch.Tensor | None = None
         self._hook: RemovableHandle | None = None
 
@@ -64,27 +34,21 @@ class EvaluationFigures(L.Callback):
         raise NotImplementedError
 
     def figures(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
-        """{name: matplotlib Figure} for this epoch; every rank computes (metrics sync), rank zero logs."""
+        """{name: matplotlib Figure or (H, W, 3) uint8 pixels}; every rank computes (metrics sync), rank zero logs."""
         raise NotImplementedError
 
     def _keep_output(self, module: torch.nn.Module, inputs: Any, output: Any) -> None:
         self._output = output.detach().float() if isinstance(output, torch.Tensor) else None
 
-    def _budget(self, trainer: L.Trainer) -> DrawingBudget:
-        return BUDGETS.setdefault(id(trainer), DrawingBudget())
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        BUDGETS[id(trainer)] = DrawingBudget()
-
-    def _draws(self, trainer: L.Trainer, stage: str) -> bool:
-        """Test always; validation when the budget allows (decided on rank zero, so every rank agrees)."""
-        if stage == "test":
-            return True
-        return bool(trainer.strategy.broadcast(self._budget(trainer).allows(self.max_time_share), src=0))
+    def _collects(self, trainer: L.Trainer) -> bool:
+        """Not in the sanity check; at validation only in the epochs that draw (test: always)."""
+        if trainer.sanity_checking:
+            return False
+        return trainer.testing or (trainer.current_epoch + 1) % self.every_n_epochs == 0
 
     def _start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._stop()
-        if trainer.sanity_checking:
+        if not self._collects(trainer):
             return
         self.reset(pl_module)
         self._hook = pl_module.register_forward_hook(self._keep_output)
@@ -103,17 +67,11 @@ class EvaluationFigures(L.Callback):
         if self._hook is None:
             return
         self._stop()
-        if not self._draws(trainer, stage):  # the epoch's state stays readable on the callback
-            return
-        began = time.perf_counter()
         with torch.no_grad():
             drawn = self.figures(trainer, pl_module)
-        for name, figure in drawn.items():
-            if trainer.is_global_zero:
-                log_figure(trainer, f"{stage}/{name}", figure)
-            else:
-                pyplot().close(figure)
-        self._budget(trainer).add(time.perf_counter() - began)
+        if trainer.is_global_zero:
+            for name, picture in drawn.items():
+                log_picture(trainer, f"{stage}/{name}", picture)
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start(trainer, pl_module)

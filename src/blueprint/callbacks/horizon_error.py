@@ -6,7 +6,7 @@ import lightning as L
 import torch
 
 from blueprint.callbacks.evaluation_figures import EvaluationFigures
-from blueprint.callbacks.figure_logging import pyplot
+from blueprint.callbacks.figure_logging import new_figure
 
 
 class HorizonError(EvaluationFigures):
@@ -15,8 +15,8 @@ class HorizonError(EvaluationFigures):
     The same unit as the task's `mse_per_frame`, whose value is this line's mean.
     """
 
-    def __init__(self, max_time_share: float = 0.02) -> None:
-        super().__init__(max_time_share)
+    def __init__(self, every_n_epochs: int = 1) -> None:
+        super().__init__(every_n_epochs)
         self.squared_error: torch.Tensor | None = None
         self.sequences = 0
 
@@ -35,7 +35,7 @@ class HorizonError(EvaluationFigures):
         if self.squared_error is None:
             return {}
         per_frame = (self.squared_error / self.sequences).cpu()
-        figure, axis = pyplot().subplots(figsize=(5, 3.5))
+        figure, axis = new_figure(5, 3.5)
         steps = list(range(1, len(per_frame) + 1))
         axis.plot(steps, per_frame.tolist(), marker="o")
         axis.set(xlabel="predicted frame (steps ahead)", ylabel="MSE per frame", title="error by horizon")

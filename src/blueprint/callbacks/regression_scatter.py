@@ -6,7 +6,7 @@ import lightning as L
 import torch
 
 from blueprint.callbacks.evaluation_figures import EvaluationFigures
-from blueprint.callbacks.figure_logging import pyplot
+from blueprint.callbacks.figure_logging import new_figure
 
 
 class RegressionScatter(EvaluationFigures):
@@ -15,8 +15,8 @@ class RegressionScatter(EvaluationFigures):
     Keeps at most `max_points` (prediction, target) pairs per epoch: enough to see the shape, bounded in cost.
     """
 
-    def __init__(self, max_points: int = 5000, max_time_share: float = 0.02) -> None:
-        super().__init__(max_time_share)
+    def __init__(self, max_points: int = 5000, every_n_epochs: int = 1) -> None:
+        super().__init__(every_n_epochs)
         if max_points < 1:
             raise ValueError(f"max_points must be >= 1, got {max_points}")
         self.max_points = max_points
@@ -43,14 +43,13 @@ class RegressionScatter(EvaluationFigures):
             return {}
         predicted = torch.cat([p for p, _ in self.pairs]).cpu()
         actual = torch.cat([a for _, a in self.pairs]).cpu()
-        plt = pyplot()
-        scatter, axis = plt.subplots(figsize=(4.5, 4.5))
+        scatter, axis = new_figure(4.5, 4.5)
         axis.scatter(actual, predicted, s=8, alpha=0.6)
         low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
         axis.plot([low, high], [low, high], "--", color="gray", label="perfect")
         axis.set(xlabel="actual", ylabel="predicted", title="predicted vs actual")
         axis.legend()
-        residuals, axis = plt.subplots(figsize=(4.5, 4.5))
+        residuals, axis = new_figure(4.5, 4.5)
         axis.scatter(predicted, actual - predicted, s=8, alpha=0.6)
         axis.axhline(0.0, linestyle="--", color="gray")
         axis.set(xlabel="predicted", ylabel="actual - predicted", title="residuals")
