@@ -12,8 +12,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from blueprint.callbacks.confident_mistakes import CAPTION_HEIGHT, caption_strip, enlarged
 from blueprint.callbacks.run_status import status_of
 from blueprint.cli.runs_command import runs_main
 from blueprint.errors import TrainingStopped
@@ -79,7 +81,8 @@ def test_every_val_epoch_is_drawn_by_default(runs: Path) -> None:
     steps = [image.step for image in grids]
     assert len(steps) == 2 and steps[1] == 2 * steps[0] > 0  # one per validation epoch, none at the sanity check
     assert grids[-1].width > 200 and grids[-1].height > 100  # captioned tiles, not the bare 28-pixel digits
-    assert "val/confusion_matrix" not in events.Tags()["images"]  # the config draws it every 10th epoch
+    matrices = events.Images("val/confusion_matrix")  # the config draws it every 10th epoch, and the last
+    assert [image.step for image in matrices] == steps[1:]
 
 
 def test_every_n_epochs_draws_only_those_epochs(runs: Path) -> None:
@@ -88,6 +91,21 @@ def test_every_n_epochs_draws_only_those_epochs(runs: Path) -> None:
     drawn = events.Images("val/roc_curve")
     assert len(drawn) == 1 and len(events.Images("val/pr_curve")) == 1  # epoch 2 of 2, not epoch 1
     assert drawn[0].step >= max(event.step for event in events.Scalars("val/loss"))  # epoch 2's, not epoch 1's
+
+
+def test_validate_draws_the_pictures_a_fit_draws_only_every_10th_epoch(runs: Path) -> None:
+    best = next((runs / "logs/mnist_mlp/version_0").rglob("best*.ckpt"))
+    run_cli("validate", *tiny_args(f"--ckpt_path={best}"))
+    assert {"val/confusion_matrix", "val/confident_mistakes"} <= set(images(Path("logs/mnist_mlp/version_0")))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_mistake_tiles_are_rgb_in_0_1_enlarged_by_a_whole_factor(channels: int) -> None:
+    tiles = enlarged(torch.randn(3, channels, 20, 30) * 5 + 2)  # any normalization, not square
+    assert tiles.shape == (3, 3, 80, 120)  # 4x: the smallest whole factor giving MIN_TILE_WIDTH (100) pixels
+    assert float(tiles.amin()) == 0.0 and float(tiles.amax()) == 1.0
+    strip = caption_strip(120, "true 7\npred 1 0.99")
+    assert strip.shape == (3, CAPTION_HEIGHT, 120) and float(strip.amin()) < 0.5 < float(strip.amax())  # dark text
 
 
 def test_csv_logger_records_the_same_final_val_metric_as_tensorboard(runs: Path) -> None:
@@ -113,6 +131,8 @@ def test_mlflow_records_the_same_final_val_metric_as_tensorboard_with_config_and
     assert found["tags.log_dir"][0].endswith("version_0")
     artifacts = {a.path for a in mlflow.artifacts.list_artifacts(run_id=found["run_id"][0])}
     assert "config.yaml" in artifacts and "figures" in artifacts
+    figures = {a.path for a in mlflow.artifacts.list_artifacts(run_id=found["run_id"][0], artifact_path="figures")}
+    assert any(path.startswith("figures/test_confusion_matrix_step") and path.endswith(".png") for path in figures)
 
 
 def test_run_index_lists_status_differing_options_and_metrics_sorted(runs: Path, capsys) -> None:

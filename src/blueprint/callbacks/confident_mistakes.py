@@ -76,9 +76,9 @@ class ConfidentMistakes(EvaluationFigures):
 
 def enlarged(images: torch.Tensor) -> torch.Tensor:
     """(N, 3, H*k, W*k) in [0, 1]: each image stretched to [0, 1] (whatever its normalization), enlarged k times."""
+    images = images[:, :3] if images.shape[1] >= 3 else images[:, :1].expand(-1, 3, -1, -1)  # RGB or gray
     low, high = images.amin(dim=(1, 2, 3), keepdim=True), images.amax(dim=(1, 2, 3), keepdim=True)
     images = (images - low) / (high - low).clamp(min=1e-8)
-    images = images[:, :3] if images.shape[1] >= 3 else images[:, :1].expand(-1, 3, -1, -1)
     scale = max(1, math.ceil(MIN_TILE_WIDTH / images.shape[-1]))
     return torch.nn.functional.interpolate(images, scale_factor=scale, mode="nearest")
 

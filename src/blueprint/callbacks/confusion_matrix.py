@@ -12,7 +12,7 @@ from blueprint.callbacks.figure_logging import new_figure
 
 
 class ConfusionMatrixFigure(EvaluationFigures):
-    """Logs `val/confusion_matrix` each validation epoch and `test/confusion_matrix` at test.
+    """Logs `val/confusion_matrix` (every `every_n_epochs`-th validation epoch) and `test/confusion_matrix` at test.
 
     Left panel: counts (rows: true class, columns: predicted class); right: each row divided by its total, so a
     rare class's recall reads as easily as a common one's. torchmetrics accumulates and draws both. The test

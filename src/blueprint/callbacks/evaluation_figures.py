@@ -4,6 +4,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.hooks import RemovableHandle
 
 from blueprint.callbacks.figure_logging import log_picture
@@ -14,8 +15,10 @@ class EvaluationFigures(L.Callback):
 
     A forward hook on the LightningModule sees the outputs of the task's own `self(inputs)` call; subclasses
     `update` their torchmetrics state with them per batch and draw `figures` at the end of val/test epochs (tags
-    `val/<name>` and `test/<name>`): every validation epoch, or every `every_n_epochs`-th, and always at test.
-    Nothing is collected during the sanity check. Under DDP the metrics sync across ranks; rank zero logs.
+    `val/<name>` and `test/<name>`): every validation epoch, or every `every_n_epochs`-th and the last one, and
+    always in `blueprint validate` and `test`. Nothing is collected during the sanity check. Under DDP torchmetrics
+    objects sync across ranks, plain tensors (mistakes, scatter points, horizon error) show rank zero's share;
+    rank zero logs.
     """
 
     def __init__(self, every_n_epochs: int = 1) -> None:
@@ -41,10 +44,13 @@ class EvaluationFigures(L.Callback):
         self._output = output.detach().float() if isinstance(output, torch.Tensor) else None
 
     def _collects(self, trainer: L.Trainer) -> bool:
-        """Not in the sanity check; at validation only in the epochs that draw (test: always)."""
+        """Not in the sanity check; during fit every `every_n_epochs`-th and the last epoch; outside fit always."""
         if trainer.sanity_checking:
             return False
-        return trainer.testing or (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        if trainer.state.fn != TrainerFn.FITTING:  # `validate` and `test`: one evaluation, always drawn
+            return True
+        epoch = trainer.current_epoch + 1
+        return epoch % self.every_n_epochs == 0 or epoch == trainer.max_epochs
 
     def _start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._stop()
