@@ -104,15 +104,8 @@ class InMemoryLoader:
             idx = order[index * self.batch_size : (index + 1) * self.batch_size]
             batch = tuple(t.index_select(0, idx) for t in self.tensors)
             if self.transform is not None:
-                batch = (self.transform(batch[0], self._batch_generator(epoch, index)), *batch[1:])
+                batch = (self.transform(batch[0], batch_generator(self.seed, epoch, self.rank, index)), *batch[1:])
             yield batch
-
-    def _batch_generator(self, epoch: int, index: int) -> torch.Generator:
-        """Augmentation randomness depends only on (seed, epoch, rank, batch), so a resumed epoch matches."""
-        key = 0
-        for part in (self.seed, epoch, self.rank, index):
-            key = (key * 1_000_003 + part) % 2**62
-        return torch.Generator().manual_seed(key)
 
     def state_dict(self) -> dict[str, Any]:
         """Position in the stream: the epoch and how many of its batches were trained on (a finished epoch rolls over).
@@ -128,3 +121,11 @@ class InMemoryLoader:
         """Continue from a saved position; the next iteration skips the batches already consumed."""
         self.epoch = int(state["epoch"])
         self._resume_at = int(state["batches_done"])
+
+
+def batch_generator(seed: int, epoch: int, rank: int, index: int) -> torch.Generator:
+    """Augmentation randomness from (seed, epoch, rank, batch) only, so a resumed epoch draws what the first drew."""
+    key = 0
+    for part in (seed, epoch, rank, index):
+        key = (key * 1_000_003 + part) % 2**62
+    return torch.Generator().manual_seed(key)

@@ -7,6 +7,8 @@ import torch
 from litdata import StreamingDataLoader, StreamingDataset
 from torch import Tensor
 
+from blueprint.data.loader import batch_generator
+
 BatchFn = Callable[[list[Tensor], torch.Generator], tuple[Tensor, ...]]
 
 
@@ -43,15 +45,8 @@ class TrainedPositionLoader(StreamingDataLoader):
         self.resume_pending, self.resume_batch, self.batches_yielded = False, 0, index
         for batch in super().__iter__():
             self.batches_yielded = index + 1
-            yield self.batch_fn(batch, self.batch_generator(index))
+            yield self.batch_fn(batch, batch_generator(self.seed, self.current_epoch, self.rank, index))
             index += 1
-
-    def batch_generator(self, index: int) -> torch.Generator:
-        """Randomness from (seed, epoch, rank, batch) only: a resumed epoch draws what the uninterrupted one drew."""
-        key = 0
-        for part in (self.seed, self.current_epoch, self.rank, index):
-            key = (key * 1_000_003 + part) % 2**62
-        return torch.Generator().manual_seed(key)
 
     def state_dict(self) -> dict[str, Any]:
         """LitData's state, moved back to the last trained batch; a finished epoch (even a limited one) rolls over."""
