@@ -29,9 +29,14 @@ class FrameLoader(InMemoryLoader):
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         for (frames,) in super().__iter__():
-            frames = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames
-            frames = frames.unsqueeze(2)
-            yield frames[:, : self.input_frames], frames[:, self.input_frames :]
+            yield split_clip(frames, self.input_frames)
+
+
+def split_clip(frames: Tensor, input_frames: int) -> tuple[Tensor, Tensor]:
+    """(B, T, H, W) uint8 or [0, 1] frames -> (inputs, targets) of shape (B, t, 1, H, W) in [0, 1]."""
+    frames = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames
+    frames = frames.unsqueeze(2)
+    return frames[:, :input_frames], frames[:, input_frames:]
 
 
 class FreshSequences:

@@ -14,6 +14,7 @@ from litdata import StreamingDataLoader, StreamingDataset
 from torch import Tensor
 
 from blueprint.data.augment import CropFlip
+from blueprint.data.moving_mnist import split_clip
 from blueprint.data.stream_format import StreamInfo, is_url, read_info
 from blueprint.data.stream_loader import TrainedPositionLoader
 from blueprint.errors import UserError
@@ -33,8 +34,7 @@ def serve_tensors(info: StreamInfo, crop_flip: CropFlip | None, batch: list[Tens
 
 def serve_frames(input_frames: int, batch: list[Tensor], generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """uint8 sequences (B, T, H, W) -> (inputs, targets) of shape (B, t, 1, H, W) in [0, 1], as FrameLoader serves."""
-    frames = batch[0].float().div(255.0).unsqueeze(2)
-    return frames[:, :input_frames], frames[:, input_frames:]
+    return split_clip(batch[0], input_frames)
 
 
 class StreamingDataModule(L.LightningDataModule):
@@ -176,13 +176,17 @@ class StreamingDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> StreamingDataLoader:
         return self.eval_loader("test")
 
+    def stream_identity(self) -> dict[str, Any]:
+        """What a checkpoint records of the stream it was trained on: where its samples came from, how many."""
+        return {"source": self.info.source, "num_samples": self.info.num_samples}
+
     def state_dict(self) -> dict[str, Any]:
         """Which stream a checkpoint was trained on, and the training loader's position (LitData's own state_dict).
 
         Lightning saves the loader's state with its fit loop too, but restores it only when it builds the loader
         after the checkpoint is read; a schedule sized by the run builds it before. The DataModule restores first.
         """
-        state: dict[str, Any] = {"stream": {"source": self.info.source, "num_samples": self.info.num_samples}}
+        state: dict[str, Any] = {"stream": self.stream_identity()}
         if self._train_loader is not None:
             state["train_loader"] = self._train_loader.state_dict()
         return state
@@ -193,7 +197,7 @@ class StreamingDataModule(L.LightningDataModule):
         saved, trainer = state_dict.get("stream"), self.trainer
         if trainer is None or trainer.state.fn != "fit":
             return
-        if saved is not None and saved != self.state_dict()["stream"]:
+        if saved is not None and saved != self.stream_identity():
             raise UserError(
                 f"the checkpoint was trained on another stream than data.root '{self.root}' (written from "
                 f"{saved.get('source', {}).get('class_path')} with {saved.get('num_samples')} samples); resume "
