@@ -40,7 +40,22 @@ def run_root(config: Any) -> Path:
     args = logger_args(config)
     if args is None:
         return Path(config.trainer.get("default_root_dir") or ".") / "lightning_logs"
+    return logger_root(args)
+
+
+def logger_root(args: Any) -> Path:
+    """save_dir/name of a logger's init_args: the folder its version_N runs go into."""
     return Path(args.save_dir) / (args.get("name") or "")
+
+
+def version_folder(version: int | str) -> str:
+    """A logger version's folder name: a str names it, an int N means version_N (as TensorBoardLogger does)."""
+    return version if isinstance(version, str) else f"version_{version}"
+
+
+def next_version(root: Path) -> int:
+    """The number TensorBoardLogger would give the next run in `root`: one more than the highest version_N."""
+    return max(map(_version_number, root.glob("version_*")), default=-1) + 1
 
 
 def check_writable(config: Any) -> None:
@@ -71,8 +86,7 @@ def fixed_version_dir(config: Any) -> Path | None:
     args = logger_args(config)
     if args is None or args.get("version") is None:
         return None
-    version = args.version
-    return run_root(config) / (version if isinstance(version, str) else f"version_{version}")
+    return run_root(config) / version_folder(args.version)
 
 
 def check_fixed_version_is_new(config: Any) -> None:

@@ -1,12 +1,12 @@
 """Extra loggers next to TensorBoard (the csv_logger and mlflow presets): same run folder and name, checked first."""
 
 import os
-import re
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from blueprint.checkpointing.run_dirs import logger_root, next_version, version_folder
 from blueprint.errors import UserError
 
 DEFAULT_NAME = "lightning_logs"  # Lightning's default name / experiment_name: the preset left it to us
@@ -21,12 +21,6 @@ def _class_name(logger: Any) -> str:
 def _named(args: Any) -> bool:
     """The user named this logger's folder (Lightning's default name means they did not)."""
     return args.get("name") not in (None, DEFAULT_NAME)
-
-
-def next_version(folder: Path) -> int:
-    """The number TensorBoardLogger would give the next run in `folder`: one more than the highest version_N."""
-    numbers = [int(m.group(1)) for p in folder.glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))]
-    return max(numbers, default=-1) + 1
 
 
 def prepare_loggers(config: Any) -> None:
@@ -49,11 +43,10 @@ def prepare_loggers(config: Any) -> None:
             args.tracking_uri = args.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or LOCAL_MLFLOW
             check_tracking_uri(args.tracking_uri)
         if _class_name(logger) == "CSVLogger" and board is not None and args is not None and not _named(args):
-            root = Path(board.save_dir) / (board.get("name") or "")
+            root = logger_root(board)
             if board.get("version") is None:  # fixed now, so the CSV file can go into the same folder
                 board.version = next_version(root)
-            version = board.version if isinstance(board.version, str) else f"version_{board.version}"
-            args.save_dir, args.name, args.version = str(root / version), "", ""
+            args.save_dir, args.name, args.version = str(root / version_folder(board.version)), "", ""
 
 
 def check_tracking_uri(uri: str | None) -> None:
