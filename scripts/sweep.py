@@ -49,6 +49,7 @@ from sweep_study import (
     retry_later,
     space_key,
     stop_when_all_taken,
+    takes_a_place,
 )
 
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
@@ -201,7 +202,7 @@ def print_table(study: optuna.Study, monitor: str) -> None:
 
 def state_name(trial: optuna.trial.FrozenTrial) -> str:
     """complete, pruned, running, waiting, fail (its values), stopped (queued again) or not needed (a race lost)."""
-    if trial.state == optuna.trial.TrialState.FAIL and "failed" not in trial.user_attrs:
+    if not takes_a_place(trial):
         return "not needed" if not trial.params else "stopped"
     return trial.state.name.lower()
 
