@@ -4,6 +4,7 @@ from typing import Any
 
 import torch
 
+from blueprint.callbacks.csv_writer import labelled_probabilities
 from blueprint.tasks import BinaryClassificationTask, ClassificationTask, FramePredictionTask
 from blueprint.tasks.base import BaseTask
 
@@ -12,27 +13,20 @@ def answer(task: BaseTask, inputs: dict[str, Any], outputs: torch.Tensor, many: 
     """Frames for frame prediction; otherwise one prediction per sample (`predictions` when the request sent many)."""
     if isinstance(task, FramePredictionTask):
         return {"frames": frames(outputs, many)}
-    predictions = [prediction(task, inputs, output) for output in outputs.float().cpu()]
+    outputs = outputs.float().cpu()
+    if isinstance(task, BinaryClassificationTask | ClassificationTask):  # labelled as predictions.csv labels a row
+        threshold = float(getattr(task, "threshold", 0.5))
+        names, labels, probs = labelled_probabilities(outputs, inputs.get("classes"), threshold)
+        predictions = [
+            {"label": names[k], "probabilities": dict(zip(names, p, strict=True))}
+            for k, p in zip(labels, probs.tolist(), strict=True)
+        ]
+    else:  # the value in the target's units
+        predictions = [
+            {"value": values[0] if len(values) == 1 else values}
+            for values in outputs.reshape(len(outputs), -1).tolist()
+        ]
     return {"predictions": predictions} if many else predictions[0]
-
-
-def prediction(task: BaseTask, inputs: dict[str, Any], output: torch.Tensor) -> dict[str, Any]:
-    """Label and class probabilities, as predictions.csv labels a row; or the value in the target's units."""
-    if isinstance(task, BinaryClassificationTask | ClassificationTask):
-        binary = isinstance(task, BinaryClassificationTask)
-        probabilities = torch.stack([1 - output, output]) if binary else output
-        names = class_names(inputs, len(probabilities))
-        threshold = float(getattr(task, "threshold", 0.5))  # BinaryClassificationTask's, as predictions.csv uses it
-        chosen = int(probabilities[1] > threshold) if binary else int(probabilities.argmax())
-        return {"label": names[chosen], "probabilities": dict(zip(names, probabilities.tolist(), strict=True))}
-    values = output.reshape(-1).tolist()
-    return {"value": values[0] if len(values) == 1 else values}
-
-
-def class_names(inputs: dict[str, Any], count: int) -> list[str]:
-    """The training label order saved with the data; "0".."n-1" when it does not match the net's outputs."""
-    classes = inputs.get("classes")
-    return list(classes) if classes is not None and len(classes) == count else [str(k) for k in range(count)]
 
 
 def frames(outputs: torch.Tensor, many: bool) -> list[Any]:
