@@ -9,6 +9,8 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
+from blueprint.tasks.labels import labelled_probabilities
+
 
 class PredictionCSVWriter(BasePredictionWriter):
     """Columns: `row`, then `label` and `prob_<class>` per class (classification) or `prediction` (regression).
@@ -79,22 +81,6 @@ def format_predictions(
     values = outputs.reshape(len(rows), -1)
     header = ["row", *(["prediction"] if values.shape[1] == 1 else [f"prediction_{i}" for i in range(values.shape[1])])]
     return header, [[str(r), *(f"{v:.6g}" for v in vs)] for r, vs in zip(rows.tolist(), values.tolist(), strict=True)]
-
-
-def labelled_probabilities(
-    outputs: torch.Tensor, classes: list[str] | None, threshold: float = 0.5
-) -> tuple[list[str], list[int], torch.Tensor]:
-    """(class names, chosen class per row, (N, C) probabilities) from predict_step's outputs; `blueprint serve` too.
-
-    Binary outputs (N,) = P(class 1) become two columns, class 1 chosen when P(class 1) > `threshold` (as the
-    task's accuracy and F1 count it); otherwise the most probable class. Names that do not fit become "0".."C-1".
-    """
-    binary = outputs.dim() == 1
-    probs = torch.stack([1 - outputs, outputs], 1) if binary else outputs
-    count = probs.shape[1]
-    names = list(classes) if classes is not None and len(classes) == count else [str(i) for i in range(count)]
-    labels = (probs[:, 1] > threshold).long().tolist() if binary else probs.argmax(1).tolist()
-    return names, labels, probs
 
 
 def class_names(datamodule: Any) -> list[str] | None:

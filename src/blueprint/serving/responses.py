@@ -4,9 +4,9 @@ from typing import Any
 
 import torch
 
-from blueprint.callbacks.csv_writer import labelled_probabilities
 from blueprint.tasks import BinaryClassificationTask, ClassificationTask, FramePredictionTask
 from blueprint.tasks.base import BaseTask
+from blueprint.tasks.labels import labelled_probabilities
 
 
 def answer(task: BaseTask, inputs: dict[str, Any], outputs: torch.Tensor, many: bool) -> dict[str, Any]:
