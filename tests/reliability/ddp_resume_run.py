@@ -1,16 +1,18 @@
 """One rank of test_ddp_resume: five 2-process fits in this process, each run in its own folder under the given root.
 
-`uninterrupted` trains 2 epochs. `stopped_rank0` gets a SIGTERM after step 7 (mid-epoch 1) in rank 0's process
-only, as `kill`, `timeout` or `docker stop` send it to `blueprint fit` (Lightning starts rank 1 from it), so rank 1
-stops through the ranks' joint decision. `stopped_everywhere` gets it in every rank after step 3 (mid-epoch 0, before
-any checkpoint), as SLURM and torchrun send it. Both are resumed with `--ckpt_path last`. The test starts one such
+`uninterrupted` trains 2 epochs and counts the collectives blueprint's code issues inside ordinary steps (none
+may). `stopped_mid_epoch1` gets a SIGTERM in every rank after step 7 (mid-epoch 1), `stopped_everywhere` after step 3
+(mid-epoch 0, before any checkpoint), as SLURM, torchrun and Lightning's own launcher deliver it; Lightning agrees
+on the stop step across ranks. Both are resumed with `--ckpt_path last`. The test starts one such
 process per rank with the environment torchrun gives, so the process group and the imports are paid once.
 Run: python -m tests.reliability.ddp_resume_run ROOT (with LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT set).
 """
 
+import importlib
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 import lightning as L
@@ -20,9 +22,10 @@ from lightning.pytorch.callbacks import Callback
 from tests.conftest import CONFIGS, run_cli
 from tests.reliability.helpers import SignalAtStep, tiny_args
 
+BLUEPRINT_SOURCE = os.path.join("src", "blueprint", "")
 HERE = "tests.reliability.ddp_resume_run"  # this module's name even when it runs as __main__
 STOPS = {  # run folder: (callback sending the SIGTERM, after which of the 10 steps)
-    "stopped_rank0": (f"{HERE}.SignalRankZeroAtStep", 7),
+    "stopped_mid_epoch1": ("tests.reliability.helpers.SignalAtStep", 7),
     "stopped_everywhere": ("tests.reliability.helpers.SignalAtStep", 3),
 }
 DDP = (
@@ -31,6 +34,7 @@ DDP = (
     "--trainer.accelerator=cpu",
     "--trainer.devices=2",
     "--trainer.sync_batchnorm=false",  # GPUs only
+    "--trainer.log_every_n_steps=2",  # the NaN check's cadence falls inside the run
     f'--trainer.callbacks+={{"class_path": "{HERE}.SeedPerRank"}}',
 )
 
@@ -46,12 +50,35 @@ class SeedPerRank(Callback):
         L.seed_everything(torch.initial_seed() + trainer.global_rank, verbose=False)
 
 
-class SignalRankZeroAtStep(SignalAtStep):
-    """SIGTERM to rank 0's process only, after the given step."""
+class CountBlueprintCollectives(Callback):
+    """Counts torch.distributed calls made from blueprint's source between a step's start and its end.
 
-    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
-        if trainer.global_rank == 0:
-            super().on_train_batch_end(trainer, *args)
+    DDP's gradient all-reduce runs in C++ and Lightning's own per-step broadcast is Lightning's: neither calls from
+    a blueprint frame, so they are not counted; a callback of ours that synchronised ranks every step would be.
+    """
+
+    calls = 0
+    NAMES = ("all_reduce", "broadcast", "all_gather", "all_gather_object", "barrier", "broadcast_object_list")
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.in_step = False
+        for name in self.NAMES:
+            original = getattr(torch.distributed, name)
+            setattr(torch.distributed, name, self._counting(original))
+
+    def _counting(self, original):
+        def counted(*args, **kwargs):
+            if self.in_step and any(BLUEPRINT_SOURCE in frame.filename for frame in traceback.extract_stack()):
+                type(self).calls += 1
+            return original(*args, **kwargs)
+
+        return counted
+
+    def on_train_batch_start(self, *args: object) -> None:
+        self.in_step = True
+
+    def on_train_batch_end(self, *args: object) -> None:
+        self.in_step = False
 
 
 def fit(root: Path, name: str, *extra: str) -> int:
@@ -73,7 +100,10 @@ def signal_option(class_path: str, step: int) -> str:
 
 def main(root: Path) -> None:
     torch.set_num_threads(1)  # 2 processes on 2 cores; the same count in every fit, so the same float sums
-    report: dict[str, list[int]] = {"exit_codes": [fit(root, "uninterrupted")], "stopped_at_step": []}
+    counter = f'--trainer.callbacks+={{"class_path": "{HERE}.CountBlueprintCollectives"}}'
+    report: dict[str, list[int]] = {"exit_codes": [fit(root, "uninterrupted", counter)], "stopped_at_step": []}
+    # the CLI imported the callback under this module's name, not __main__'s
+    report["blueprint_collectives_in_steps"] = [importlib.import_module(HERE).CountBlueprintCollectives.calls]
     for name, (callback, step) in STOPS.items():
         report["exit_codes"].append(fit(root, name, signal_option(callback, step)))
         last = torch.load(root / name / "logs/mnist_mlp/version_0/checkpoints/last.ckpt", weights_only=True)

@@ -1,4 +1,4 @@
-"""A NaN loss stops training at that step with a clear line, exit 1, and the last good checkpoint untouched."""
+"""A NaN loss stops training with a clear line naming the step, exit 1, and the last good checkpoint untouched."""
 
 from pathlib import Path
 
@@ -18,7 +18,7 @@ def test_nan_loss_stops_at_that_step_and_keeps_the_last_good_checkpoint(
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in err
-    assert "non-finite loss nan at step 7" in lines[0] and "debug.yaml" in lines[0]
+    assert "non-finite loss at step 7" in lines[0] and "debug.yaml" in lines[0]
     last = tmp_path / "logs/mnist_mlp/version_0/checkpoints/last.ckpt"
     checkpoint = torch.load(last, weights_only=True)
     assert checkpoint["global_step"] == 5  # written after epoch 0, not at the bad step

@@ -72,10 +72,10 @@ def test_new_fit_never_overwrites_an_earlier_run(tmp_path: Path) -> None:
 
 def test_resume_without_a_logger_finds_last_ckpt_and_writes_no_config(uninterrupted: dict, tmp_path: Path) -> None:
     """With trainer.logger false there are no run folders: checkpoints go to ./checkpoints, config.yaml nowhere."""
-    no_logger = tmp_path / "no_logger.yaml"  # LearningRateMonitor needs a logger: keep only the checkpoint callback
-    no_logger.write_text(
+    no_logger = tmp_path / "no_logger.yaml"  # LearningRateMonitor needs a logger: a list of its own replaces it
+    no_logger.write_text(  # exact resume needs the RNG streams in the checkpoint, so the list keeps that callback
         "trainer:\n  logger: false\n  callbacks:\n    - class_path: lightning.pytorch.callbacks.ModelCheckpoint\n"
-        "      init_args:\n        save_last: true\n"
+        "      init_args:\n        save_last: true\n    - blueprint.checkpointing.rng_state.RNGStateCheckpoint\n"
     )
     run_cli("fit", *tiny_args("-c", str(no_logger), epochs=1))
     resumed = run_cli("fit", *tiny_args("-c", str(no_logger), "--ckpt_path=last"))

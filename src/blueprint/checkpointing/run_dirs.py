@@ -6,6 +6,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from blueprint.checkpointing.atomic_io import remove_stale_temp_files
@@ -13,6 +15,14 @@ from blueprint.checkpointing.run_lock import hold_run_lock
 from blueprint.errors import UserError
 
 LAST = "last.ckpt"
+
+
+def last_checkpoint_path(trainer: L.Trainer) -> str:
+    """Where `--ckpt_path last` looks: the ModelCheckpoint's last.ckpt, else <log dir>/checkpoints/last.ckpt."""
+    callback = trainer.checkpoint_callback
+    if isinstance(callback, ModelCheckpoint) and callback.dirpath:
+        return os.path.join(callback.dirpath, callback.CHECKPOINT_NAME_LAST + callback.FILE_EXTENSION)
+    return os.path.join(trainer.log_dir or trainer.default_root_dir, "checkpoints", LAST)
 
 
 def logger_args(config: Any) -> Any | None:

@@ -1,5 +1,6 @@
 """The `blueprint` command: LightningCLI with fit/validate/test/predict, shared defaults and one-line errors."""
 
+import importlib
 import logging
 import os
 import sys
@@ -9,11 +10,9 @@ from typing import Any
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
-from blueprint.callbacks.fault_tolerance import fault_tolerance_callbacks
-from blueprint.callbacks.run_status import RunStatus
 from blueprint.checkpointing.run_lock import release_run_locks
 from blueprint.cli.config_files import check_config_files
 from blueprint.cli.parser import OneLineErrorParser, root_message
@@ -25,7 +24,6 @@ from blueprint.errors import TrainingStopped, UserError
 # Trainer, logger, checkpoint and progress-bar settings every experiment shares; loaded before any -c file
 DEFAULTS = Path(__file__).resolve().parents[3] / "configs" / "defaults.yaml"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
-PROGRESS_REFRESH_STEPS = 20  # redrawing the bar every step can double a small model's epoch
 NO_GPU = "No supported gpu backend found"  # Lightning's whole message for --trainer.accelerator gpu without one
 
 
@@ -62,15 +60,16 @@ class BlueprintCLI(LightningCLI):
         except ValueError as err:
             raise UserError(root_message(err)) from err
 
+    def before_instantiate_classes(self) -> None:
+        """`--trainer.enable_progress_bar false` drops the configured bar (Lightning refuses both at once)."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.trainer.get("enable_progress_bar") is False and config.trainer.get("callbacks"):
+            config.trainer.callbacks = [c for c in config.trainer.callbacks if not is_progress_bar(c)]
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Every run gets the fault-tolerance callbacks, a status.json, and a progress bar redrawn every 20 steps."""
+        """The trainer holds exactly the callbacks the config lists (see configs/defaults.yaml)."""
+        trainer = super().instantiate_trainer(**kwargs)
         config = self.config_init[self.subcommand]["trainer"] if self.subcommand else self.config_init["trainer"]
-        configured = list(config.get("callbacks") or [])
-        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
-            configured.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS))
-        trainer = super().instantiate_trainer(
-            callbacks=[*configured, *fault_tolerance_callbacks(), RunStatus()], **kwargs
-        )
         if config.get("fast_dev_run"):  # Lightning 2.6 still writes last.ckpt when a dry run ends
             for callback in trainer.checkpoint_callbacks:
                 if isinstance(callback, ModelCheckpoint):
@@ -93,6 +92,17 @@ class BlueprintCLI(LightningCLI):
         callback = self.trainer.checkpoint_callback
         best = getattr(callback, "best_model_path", "") if callback is not None else ""
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True)
+
+
+def is_progress_bar(callback: Any) -> bool:
+    """A callback entry of the config (class_path and init_args) naming a ProgressBar subclass."""
+    class_path = str(getattr(callback, "class_path", ""))
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name) if module else None
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(cls, type) and issubclass(cls, ProgressBar)
 
 
 class HideLoggerTip(logging.Filter):
