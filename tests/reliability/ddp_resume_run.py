@@ -20,7 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from tests.conftest import CONFIGS, run_cli
-from tests.reliability.helpers import SignalAtStep, tiny_args
+from tests.reliability.helpers import tiny_args
 
 BLUEPRINT_SOURCE = os.path.join("src", "blueprint", "")
 HERE = "tests.reliability.ddp_resume_run"  # this module's name even when it runs as __main__

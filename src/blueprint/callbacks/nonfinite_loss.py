@@ -16,8 +16,8 @@ class StopOnNonFiniteLoss(Callback):
 
     An ordinary step costs two tiny device operations: no host read, no collective. The decision reads one value
     to the host every `every_n_steps` optimizer steps (default: `trainer.log_every_n_steps`, when Lightning reads
-    the logged loss anyway), at each epoch's end and before every checkpoint, so a checkpoint is never written from damaged weights;
-    up to `every_n_steps` steps may run between the bad step and the stop. Under DDP the weights decide: DDP
+    the logged loss anyway), at each epoch's end and before every checkpoint, so no checkpoint is written from
+    damaged weights; up to `every_n_steps` steps may run between the bad step and the stop. Under DDP the weights decide: DDP
     averages gradients, so a non-finite loss on any rank reaches every rank's weights alike, and all ranks stop
     together without exchanging a flag. With anomaly detection on (the debug preset) torch raises first, naming
     the operation at fault.
@@ -37,7 +37,7 @@ class StopOnNonFiniteLoss(Callback):
         self.first_bad_step = torch.where(newly_bad, trainer.global_step, self.first_bad_step)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
-        every = self.every_n_steps or trainer.log_every_n_steps
+        every = self.every_n_steps or getattr(trainer, "log_every_n_steps", 50)  # set by Lightning, untyped
         if every and trainer.global_step % every == 0:
             self._stop_if_damaged(trainer, pl_module)
 
