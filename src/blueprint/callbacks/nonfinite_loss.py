@@ -17,11 +17,12 @@ class StopOnNonFiniteLoss(Callback):
     An ordinary step costs two tiny device operations: no host read, no collective. The decision reads one value
     to the host every `every_n_steps` optimizer steps (default: `trainer.log_every_n_steps`, when Lightning reads
     the logged loss anyway), at each epoch's end and before every checkpoint, so no checkpoint is written from
-    damaged weights; up to `every_n_steps` steps may run between the bad step and the stop. Under DDP the weights decide: DDP
-    averages gradients, so a non-finite loss on any rank reaches every rank's weights alike, and all ranks stop
-    together without exchanging a flag. With anomaly detection on (the debug preset) torch raises first, naming
-    the operation at fault.
+    damaged weights; up to `every_n_steps` steps may run between the bad step and the stop. Under DDP the weights
+    decide: DDP averages gradients, so a non-finite loss on any rank reaches every rank's weights alike, and all
+    ranks stop together without exchanging a flag. With anomaly detection on (the debug preset) torch raises
+    first, naming the operation at fault.
     """
+
 
     def __init__(self, every_n_steps: int | None = None) -> None:
         self.every_n_steps = every_n_steps
