@@ -23,7 +23,6 @@ class StopOnNonFiniteLoss(Callback):
     first, naming the operation at fault.
     """
 
-
     def __init__(self, every_n_steps: int | None = None) -> None:
         self.every_n_steps = every_n_steps
         self.first_bad_step: torch.Tensor | None = None  # -1 until a loss is non-finite
