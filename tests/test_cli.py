@@ -9,7 +9,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from blueprint.cli import cli_main
 from blueprint.cli.preflight import warn_replaced_task_args
-from blueprint.optim.fused import clips_under_mixed_precision
 from blueprint.tasks import ClassificationTask
 from tests.conftest import CONFIGS, config, run_cli
 from tests.fake_datasets import install_for_config
@@ -27,9 +26,6 @@ def test_every_config_runs_fast_dev_run(name: str, tmp_path: Path, monkeypatch: 
     assert cli.trainer.global_step == 1
     assert torch.isfinite(cli.trainer.callback_metrics["test/loss"])  # test after fit ran on the fresh weights
     assert not (CONFIGS.parent / "logs" / "lightning_logs").exists()
-    for optimizer in cli.trainer.optimizers:  # README (Speed): Adam/AdamW take the fused step unless a run must clip
-        if isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW) and not clips_under_mixed_precision(cli.trainer):
-            assert optimizer.defaults["fused"], f"{name}: set fused: true on the optimizer"
 
 
 def test_mlp_accuracy_floor_after_short_fit(trained_mlp) -> None:

@@ -9,12 +9,9 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from torch.utils.data import DataLoader, TensorDataset
 
 from blueprint.callbacks import LRFinder
 from blueprint.callbacks.lr_finder import steepest_descent_lr
-from blueprint.errors import UserError
-from blueprint.tasks import ClassificationTask
 from tests.conftest import CONFIGS, config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
 
@@ -75,49 +72,20 @@ def test_amp_preset_trains_in_bf16_on_cpu() -> None:
     assert cli.trainer.precision == "bf16-mixed" and cli.trainer.global_step == 3
     assert next(c for c in cli.trainer.callbacks if isinstance(c, AutocastSeen)).dtypes == {torch.bfloat16}
     assert float(cli.trainer.callback_metrics["train/loss"]) < 3.0
-    assert cli.trainer.optimizers[0].defaults["fused"]  # the config's fused AdamW step, kept when nothing clips
 
 
-def test_amp_preset_with_gradient_clipping_trains_with_the_unfused_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lightning refuses to clip for a fused optimizer under mixed precision; the task builds it unfused instead."""
+def test_amp_preset_with_gradient_clipping_clips_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clipping under bf16-mixed works with the configs' optimizer as it is (no fused step to undo)."""
     clips = []
     clip_grad_norm = torch.nn.utils.clip_grad_norm_
     monkeypatch.setattr(
         torch.nn.utils, "clip_grad_norm_", lambda *a, **k: clips.append(a[1]) or clip_grad_norm(*a, **k)
     )
     clip = "--trainer.gradient_clip_val=0.5"
-    groups = "--model.init_args.weight_decay_exclude_norm_bias=true"  # torch writes fused into group dicts it gets
+    groups = "--model.init_args.weight_decay_exclude_norm_bias=true"
     cli = run_cli("fit", "-c", config("mnist_mlp.yaml"), "-c", preset("amp"), *fast_args(3), clip, groups)
     assert cli.trainer.global_step == 3 and clips == [0.5, 0.5, 0.5]
-    optimizer = cli.trainer.optimizers[0]
-    assert not optimizer.defaults["fused"] and [g["fused"] for g in optimizer.param_groups] == [False, False]
-    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.0001, 0.0]
-
-
-def test_a_resumed_run_steps_as_its_own_config_builds_the_optimizer_not_as_the_checkpoint_did() -> None:
-    """Resuming restores param groups with the saved run's `fused`; the resumed run's own setting wins."""
-    amp = ["-c", config("mnist_mlp.yaml"), "-c", preset("amp")]
-    first = run_cli("fit", *amp, *fast_args(2), "--trainer.gradient_clip_val=0.5")  # built unfused
-    last = first.trainer.checkpoint_callback.last_model_path
-    assert [g["fused"] for g in torch.load(last, weights_only=True)["optimizer_states"][0]["param_groups"]] == [False]
-    resumed = run_cli("fit", *amp, *fast_args(4), f"--ckpt_path={last}")
-    optimizer = resumed.trainer.optimizers[0]
-    assert resumed.trainer.global_step == 4
-    assert optimizer.defaults["fused"] and [g["fused"] for g in optimizer.param_groups] == [True]
-
-
-def _always_fused(params, **ignored) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, fused=True)
-
-
-@pytest.mark.parametrize("make", [lambda params: torch.optim.AdamW(params, fused=True), _always_fused])
-def test_a_fused_optimizer_that_cannot_be_unfused_is_refused_by_name_when_clipping_under_amp(make) -> None:
-    """A callable that takes no overrides, or ignores fused=False, would meet Lightning's error at the first clip."""
-    task = ClassificationTask(net=torch.nn.Linear(4, 3), optimizer=make)
-    data = DataLoader(TensorDataset(torch.randn(8, 4), torch.randint(0, 3, (8,))), batch_size=4)
-    trainer = L.Trainer(max_steps=1, precision="bf16-mixed", gradient_clip_val=1.0, logger=False, barebones=True)
-    with pytest.raises(UserError, match="unfused AdamW step.*set fused=False in the optimizer"):
-        trainer.fit(task, data)
+    assert [g["weight_decay"] for g in cli.trainer.optimizers[0].param_groups] == [0.0001, 0.0]
 
 
 def test_profile_preset_writes_a_per_hook_report() -> None:

@@ -5,10 +5,10 @@ from typing import Any
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
-from torchmetrics import MeanAbsoluteError, MeanMetric, MetricCollection, R2Score
+from torchmetrics import MeanAbsoluteError, MetricCollection, R2Score
 
 from blueprint.errors import UserError
-from blueprint.tasks.base import BaseTask, default_optimizer
+from blueprint.tasks.base import BaseTask, default_optimizer, loss_means
 
 FITTING_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
 
@@ -27,7 +27,8 @@ class ImageRegressionTask(BaseTask):
         scheduler_interval: str = "epoch",
         loss: nn.Module | None = None,
     ) -> None:
-        super().__init__(net, optimizer, scheduler, scheduler_interval, loss)
+        super().__init__(net, optimizer, scheduler, scheduler_interval, nn.MSELoss() if loss is None else loss)
+        self.check_loss(self.loss_fn)
         self.save_hyperparameters(logger=False)  # saved in checkpoints; the CLI logs the run's hparams itself
         self.drop_unplain_hparams()  # keep checkpoints loadable with weights_only=True
         outputs = int(getattr(net, "out_features", 1))
@@ -37,10 +38,7 @@ class ImageRegressionTask(BaseTask):
         self.train_metrics = metrics.clone(prefix="train/")  # one copy per stage, so their states never mix
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()  # epoch means
-
-    def default_loss(self) -> nn.Module:
-        return nn.MSELoss()
+        self.train_loss, self.val_loss, self.test_loss = loss_means()  # epoch means, no per-step NaN host read
 
     def check_loss(self, loss: nn.Module) -> None:
         if not isinstance(loss, FITTING_LOSSES):
@@ -50,7 +48,7 @@ class ImageRegressionTask(BaseTask):
     def shared_step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The loss, the predictions (detached, for the metrics) and the targets of one batch."""
         inputs, targets = batch[0], batch[1].float()
-        predictions = self(inputs).squeeze(-1).float()
+        predictions = self.net(inputs).squeeze(-1).float()
         return self.loss_fn(predictions, targets), predictions.detach(), targets
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

@@ -4,8 +4,6 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import grad_norm
 
-from blueprint.optim.fused import unscales_in_step
-
 
 class GradNormMonitor(L.Callback):
     """Logs `grad/norm_total` before clipping at steps 0, N, 2N, ... (`every_n_steps`), so it stays cheap."""
@@ -44,6 +42,6 @@ def pending_loss_scale(trainer: L.Trainer, optimizer: torch.optim.Optimizer) -> 
     Lightning unscales every other optimizer's gradients before this hook; bf16 and fp32 runs have no scaler.
     """
     scaler = getattr(trainer.precision_plugin, "scaler", None)
-    if scaler is None or not unscales_in_step(optimizer):
+    if scaler is None or not optimizer.defaults.get("fused"):
         return 1.0
     return float(scaler.get_scale())

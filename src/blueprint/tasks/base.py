@@ -7,9 +7,9 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
+from torchmetrics import MeanMetric
 
 from blueprint.errors import UserError
-from blueprint.optim.fused import build_optimizer, keep_built_fused
 from blueprint.optim.param_groups import decay_and_no_decay
 from blueprint.optim.schedules import WarmupCosineLR, check_schedule_covers_run
 
@@ -19,8 +19,20 @@ def default_optimizer(params: Any) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=1e-3)
 
 
+def loss_means() -> tuple[MeanMetric, MeanMetric, MeanMetric]:
+    """The loss's train, val and test epoch means.
+
+    nan_strategy "disable": by default MeanMetric reads every update to the host to look for NaN (a device sync per
+    step on a GPU); a NaN loss is the NaN stop's business, and an epoch mean that is NaN says so honestly.
+    """
+    return MeanMetric(nan_strategy="disable"), MeanMetric(nan_strategy="disable"), MeanMetric(nan_strategy="disable")
+
+
 class BaseTask(L.LightningModule):
-    """Subclasses set `monitor`/`monitor_mode` and write their own training, validation and test steps."""
+    """Subclasses set `monitor`/`monitor_mode`, pass their loss (or its default) and write their own steps.
+
+    `__init__` calls nothing a subclass overrides, so a subclass may set its own state before or after it.
+    """
 
     monitor: str = "val/loss"
     monitor_mode: str = "min"
@@ -36,8 +48,7 @@ class BaseTask(L.LightningModule):
     ) -> None:
         super().__init__()
         self.net = net
-        self.loss_fn = loss if loss is not None else self.default_loss()
-        self.check_loss(self.loss_fn)
+        self.loss_fn = loss if loss is not None else nn.MSELoss()  # subclasses pass their own default
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
@@ -59,13 +70,6 @@ class BaseTask(L.LightningModule):
     def example_input_array(self, example: torch.Tensor | tuple[Any, ...] | dict[Any, Any] | None) -> None:
         """An example set by hand replaces the zeros built from the net's `input_shape`."""
         self.given_example_input = example
-
-    def default_loss(self) -> nn.Module:
-        """The loss used when the config names none."""
-        raise NotImplementedError
-
-    def check_loss(self, loss: nn.Module) -> None:
-        """Raise UserError before training when `loss` does not fit this task (e.g. MSE on class indices)."""
 
     def drop_unplain_hparams(self) -> None:
         """Keep hparams loadable with weights_only=True: modules/callables given in Python are not saved."""
@@ -91,9 +95,7 @@ class BaseTask(L.LightningModule):
         """Task-specific compatibility checks (number of classes, ...)."""
 
     def on_train_start(self) -> None:
-        """Restored optimizers get this run's `fused` back; a OneCycleLR shorter than the run fails before step one."""
-        for optimizer in self.trainer.optimizers:  # runs after a resumed run restored its optimizer state
-            keep_built_fused(optimizer)
+        """A OneCycleLR shorter than the run (a resumed one given more epochs) fails before step one."""
         check_schedule_covers_run(self.trainer)
 
     def on_validation_epoch_end(self) -> None:
@@ -130,7 +132,7 @@ class BaseTask(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """`weight_decay_exclude_norm_bias` puts biases and normalization params in a group with weight_decay 0."""
-        optimizer = build_optimizer(self.optimizer, self._param_groups, self.trainer)
+        optimizer = self.optimizer(self._param_groups())
         if self.scheduler is None:
             return optimizer
         scheduler, interval = self._build_scheduler(optimizer)

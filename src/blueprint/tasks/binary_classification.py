@@ -5,11 +5,11 @@ from typing import Any
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
 
 from blueprint.errors import UserError
-from blueprint.tasks.base import BaseTask, default_optimizer
+from blueprint.tasks.base import BaseTask, default_optimizer, loss_means
 
 
 class BinaryClassificationTask(BaseTask):
@@ -35,9 +35,10 @@ class BinaryClassificationTask(BaseTask):
             optimizer,
             scheduler,
             scheduler_interval,
-            loss,
+            nn.BCEWithLogitsLoss() if loss is None else loss,
             weight_decay_exclude_norm_bias=weight_decay_exclude_norm_bias,
         )
+        self.check_loss(self.loss_fn)
         self.save_hyperparameters(logger=False)  # the CLI logs the run's hparams itself
         self.drop_unplain_hparams()
         outputs = int(getattr(net, "out_features", 1))
@@ -55,11 +56,8 @@ class BinaryClassificationTask(BaseTask):
         self.threshold = threshold  # predictions.csv labels rows with it, as the metrics count them
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()  # epoch means
+        self.train_loss, self.val_loss, self.test_loss = loss_means()
         self.train_acc = BinaryAccuracy(threshold, validate_args=False)  # F1 and AUROC (which keeps every score) off
-
-    def default_loss(self) -> nn.Module:
-        return nn.BCEWithLogitsLoss()
 
     def check_loss(self, loss: nn.Module) -> None:
         if not isinstance(loss, nn.BCEWithLogitsLoss):
@@ -82,7 +80,7 @@ class BinaryClassificationTask(BaseTask):
     def shared_step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The loss, P(class 1) (detached, for the metrics) and the integer targets of one batch."""
         inputs, targets = batch[0], batch[1]
-        logits = self(inputs).reshape(-1).float()
+        logits = self.net(inputs).reshape(-1).float()
         loss = self.loss_fn(logits, targets.float())
         return loss, logits.detach().sigmoid(), targets.long()
 

@@ -6,11 +6,11 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torch.nn import functional as F
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from blueprint.errors import UserError
-from blueprint.tasks.base import BaseTask, default_optimizer
+from blueprint.tasks.base import BaseTask, default_optimizer, loss_means
 
 FITTING_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.KLDivLoss)
 
@@ -38,15 +38,16 @@ class ClassificationTask(BaseTask):
                 f"model.label_smoothing={label_smoothing} smooths the default loss only, but model.loss is set to "
                 f"{type(loss).__name__}; give the loss its own label_smoothing (CrossEntropyLoss has one) instead"
             )
-        self.label_smoothing = label_smoothing
+        default_loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         super().__init__(
             net,
             optimizer,
             scheduler,
             scheduler_interval,
-            loss,
-            weight_decay_exclude_norm_bias=weight_decay_exclude_norm_bias,
+            default_loss if loss is None else loss,
+            weight_decay_exclude_norm_bias,
         )
+        self.check_loss(self.loss_fn)
         self.save_hyperparameters(logger=False)  # the CLI logs the run's hparams itself
         self.drop_unplain_hparams()
         self.num_classes = int(getattr(net, "out_features", 0))
@@ -60,11 +61,8 @@ class ClassificationTask(BaseTask):
         )
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()  # epoch means
+        self.train_loss, self.val_loss, self.test_loss = loss_means()
         self.train_acc = MulticlassAccuracy(self.num_classes, average="micro", validate_args=False)  # F1 off: speed
-
-    def default_loss(self) -> nn.Module:
-        return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
 
     def check_loss(self, loss: nn.Module) -> None:
         if isinstance(loss, nn.KLDivLoss) and loss.reduction == "mean":
@@ -106,7 +104,7 @@ class ClassificationTask(BaseTask):
     def shared_step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The loss, the logits (detached, for the metrics) and the targets of one batch."""
         inputs, targets = batch[0], batch[1]
-        logits = self(inputs)
+        logits = self.net(inputs)
         return self.compute_loss(logits, targets), logits.detach(), targets
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, Metric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from blueprint.errors import UserError
-from blueprint.tasks.base import BaseTask, default_optimizer
+from blueprint.tasks.base import BaseTask, default_optimizer, loss_means
 from blueprint.tasks.frame_losses import L1L2Loss, SSIMLoss
 
 FITTING_LOSSES = (nn.MSELoss, nn.L1Loss, nn.BCELoss, L1L2Loss, SSIMLoss)
@@ -75,9 +75,10 @@ class FramePredictionTask(BaseTask):
             optimizer,
             scheduler,
             scheduler_interval,
-            loss,
+            nn.MSELoss() if loss is None else loss,
             weight_decay_exclude_norm_bias=weight_decay_exclude_norm_bias,
         )
+        self.check_loss(self.loss_fn)
         self.save_hyperparameters(logger=False)  # the CLI logs the run's hparams itself
         self.drop_unplain_hparams()
         self.output_frames = getattr(net, "output_frames", None)
@@ -99,11 +100,8 @@ class FramePredictionTask(BaseTask):
         )
         self.val_baselines = baselines.clone(prefix="val/")
         self.test_baselines = baselines.clone(prefix="test/")
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()  # epoch means
+        self.train_loss, self.val_loss, self.test_loss = loss_means()
         self.train_mse_per_frame = MSEPerFrame()  # SSIM, PSNR and MAE would cost time on every step: val/test only
-
-    def default_loss(self) -> nn.Module:
-        return nn.MSELoss()
 
     def check_loss(self, loss: nn.Module) -> None:
         if not isinstance(loss, FITTING_LOSSES):
@@ -130,7 +128,7 @@ class FramePredictionTask(BaseTask):
     def shared_step(self, batch: Any, teacher_ratio: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The loss, the predictions (detached, float32, for the metrics) and the target frames of one batch."""
         inputs, targets = batch[0], batch[1]
-        predictions = self.net(inputs, targets, teacher_ratio) if teacher_ratio > 0 else self(inputs)
+        predictions = self.net(inputs, targets, teacher_ratio) if teacher_ratio > 0 else self.net(inputs)
         with torch.autocast(self.device.type, enabled=False):  # CUDA autocast refuses BCELoss even on float32
             loss = self.loss_fn(predictions.float(), targets.float())
         return loss, predictions.detach().float(), targets

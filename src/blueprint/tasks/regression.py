@@ -5,10 +5,10 @@ from typing import Any
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
-from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection, R2Score
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
 from blueprint.errors import UserError
-from blueprint.tasks.base import BaseTask, default_optimizer
+from blueprint.tasks.base import BaseTask, default_optimizer, loss_means
 
 FITTING_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss)
 
@@ -39,9 +39,10 @@ class RegressionTask(BaseTask):
             optimizer,
             scheduler,
             scheduler_interval,
-            loss,
+            nn.MSELoss() if loss is None else loss,
             weight_decay_exclude_norm_bias=weight_decay_exclude_norm_bias,
         )
+        self.check_loss(self.loss_fn)
         self.save_hyperparameters(logger=False)  # the CLI logs the run's hparams itself
         self.drop_unplain_hparams()
         self.standardize_target = standardize_target
@@ -57,11 +58,8 @@ class RegressionTask(BaseTask):
         )
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()  # epoch means
+        self.train_loss, self.val_loss, self.test_loss = loss_means()
         self.train_mae = MeanAbsoluteError()  # RMSE and R2 on val/test only
-
-    def default_loss(self) -> nn.Module:
-        return nn.MSELoss()
 
     def check_loss(self, loss: nn.Module) -> None:
         if not isinstance(loss, FITTING_LOSSES):
@@ -89,7 +87,7 @@ class RegressionTask(BaseTask):
         float32 because under bf16/16-mixed the output is half precision: targets cast to it lose their digits
         (bf16 steps by 16 near 2,000) or overflow (fp16 ends at 65,504), and so would predictions in real units.
         """
-        out = self(inputs).float()
+        out = self.net(inputs).float()
         return out.reshape(-1) if self.outputs == 1 else out
 
     def _in_target_units(self, standardized: torch.Tensor) -> torch.Tensor:
