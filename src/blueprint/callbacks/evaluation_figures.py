@@ -1,4 +1,4 @@
-"""The base of the picture callbacks: see the task's own forward outputs during val/test, draw at the epoch's end."""
+"""The base of the picture callbacks: see the task's net outputs during val/test, draw at the epoch's end."""
 
 from typing import Any
 
@@ -13,7 +13,7 @@ from blueprint.callbacks.figure_logging import log_picture
 class EvaluationFigures(L.Callback):
     """Collects what the task's forward returns on each val/test batch (no second forward pass), then logs figures.
 
-    A forward hook on the LightningModule sees the outputs of the task's own `self(inputs)` call; subclasses
+    A forward hook on the task's `net` sees the outputs of the steps' own `self.net(inputs)` call; subclasses
     `update` their torchmetrics state with them per batch and draw `figures` at the end of val/test epochs (tags
     `val/<name>` and `test/<name>`): every validation epoch, or every `every_n_epochs`-th and the last one, and
     always in `blueprint validate` and `test`. Nothing is collected during the sanity check. Under DDP torchmetrics
@@ -57,7 +57,8 @@ class EvaluationFigures(L.Callback):
         if not self._collects(trainer):
             return
         self.reset(pl_module)
-        self._hook = pl_module.register_forward_hook(self._keep_output)
+        net = getattr(pl_module, "net", pl_module)  # a task without an injected net: its own forward
+        self._hook = net.register_forward_hook(self._keep_output)
 
     def _stop(self) -> None:
         if self._hook is not None:
