@@ -24,6 +24,7 @@ from tests.reliability.helpers import callback_option, error_line, tiny_args
 
 TABLE_ARGS = ["--trainer.max_epochs=1", "--trainer.enable_progress_bar=false", "--trainer.limit_test_batches=1"]
 EVERY_OTHER = '{"class_path": "blueprint.callbacks.binary_curves.BinaryCurves", "init_args": {"every_n_epochs": 2}}'
+RUN_STATUS = '{"class_path": "blueprint.callbacks.run_status.RunStatus"}'  # a replaced list keeps what the test reads
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
             config("tabular_mlp_binary.yaml"),
             *TABLE_ARGS,
             "--trainer.max_epochs=2",
-            f"--trainer.callbacks=[{EVERY_OTHER}]",
+            f"--trainer.callbacks=[{EVERY_OTHER}, {RUN_STATUS}]",
         )
         run_cli("fit", "-c", config("tabular_mlp_regression.yaml"), *TABLE_ARGS)
         with pytest.raises(SystemExit) as stopped:
