@@ -30,8 +30,11 @@ SPEED = "blueprint.callbacks.SamplesPerSecond"
 
 
 def callbacks_without_pictures(config: Path) -> list:
-    """The config's own `callbacks+` list without the picture callbacks (a list as the CLI option takes it)."""
-    listed = (yaml.safe_load(config.read_text()).get("trainer") or {}).get("callbacks+") or []
+    """defaults.yaml's callbacks and the config's own `callbacks+` list, without the picture callbacks (a list as the
+    CLI option takes it, which replaces the defaults' list)."""
+    defaults = config.parent / "defaults.yaml"
+    listed = [*yaml.safe_load(defaults.read_text())["trainer"]["callbacks"]]
+    listed += (yaml.safe_load(config.read_text()).get("trainer") or {}).get("callbacks+") or []
     kept = [c for c in listed if not any(p in json.dumps(c) for p in PICTURES)]
     return [*kept, SPEED]
 
