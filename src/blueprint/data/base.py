@@ -76,7 +76,7 @@ class InMemoryDataModule(L.LightningDataModule):
             self.splits = self.load_splits()
         # Batches come from tensors already on the training device: worker processes could only copy them back and
         # forth (and cannot share CUDA tensors), so Lightning's advice to add DataLoader workers does not apply here
-        warnings.filterwarnings("ignore", message=r".*_dataloader' does not have many workers", module="lightning")
+        warnings.filterwarnings("ignore", message=r"The '\w+_dataloader' does not have many workers")
 
     def _device(self) -> torch.device:
         trainer = self.trainer
