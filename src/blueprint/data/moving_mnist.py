@@ -10,7 +10,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from blueprint.data.base import InMemoryDataModule, Split
-from blueprint.data.batched import BatchDataset, batch_generator
+from blueprint.data.batched import BatchDataset, batch_generator, index_tensor
 from blueprint.data.mnist import embedded_digits
 from blueprint.data.moving_digits import moving_digits
 from blueprint.data.splits import stratified_split
@@ -36,8 +36,7 @@ class StoredClips(BatchDataset):
         return len(self.frames)
 
     def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
-        where = torch.as_tensor(indices).to(self.frames.device, non_blocking=True)
-        return split_clip(self.frames.index_select(0, where), self.input_frames)
+        return split_clip(self.frames.index_select(0, index_tensor(indices, self.frames.device)), self.input_frames)
 
 
 class FreshClips(BatchDataset):
