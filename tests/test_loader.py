@@ -4,7 +4,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from blueprint.data.batched import BatchedTensorDataset, CropFlip, random_crop
-from blueprint.data.dataloaders import ResumableDistributedSampler, batched_loader, evaluation_sampler
+from blueprint.data.dataloaders import (
+    ResumableDistributedSampler,
+    batched_loader,
+    evaluation_sampler,
+    every_rank_sampler,
+)
 
 
 def _train_loader(data: torch.Tensor, batch_size: int, seed: int = 0, world_size: int = 1, rank: int = 0, **kw):
@@ -90,3 +95,11 @@ def test_evaluation_shards_cover_every_sample_exactly_once() -> None:
     shares = [_epoch(batched_loader(tiny, 10, 0, evaluation_sampler(tiny, 3, r))) for r in range(3)]
     assert all(len(s) == 1 for s in shares)  # fewer samples than ranks: padded, so every rank has a batch
     assert evaluation_sampler(dataset, 1, 0) is None  # one process: the DataLoader's own SequentialSampler
+
+
+def test_prediction_covers_the_whole_split_on_every_rank() -> None:
+    """The prediction writers write rank 0's predictions: under DDP it must see every sample, in order."""
+    data = torch.arange(85)
+    dataset = BatchedTensorDataset([data])
+    assert torch.equal(_epoch(batched_loader(dataset, 10, 0, every_rank_sampler(dataset, 2))), data)
+    assert every_rank_sampler(dataset, 1) is None

@@ -16,6 +16,7 @@ from blueprint.data.dataloaders import (
     ResumableSequentialSampler,
     batched_loader,
     evaluation_sampler,
+    every_rank_sampler,
 )
 from blueprint.data.quoting import quoted
 from blueprint.errors import UserError
@@ -165,10 +166,10 @@ class InMemoryDataModule(L.LightningDataModule):
         return self._eval_loader("test")
 
     def predict_dataloader(self) -> DataLoader:
-        """In order; under DDP Lightning shards it itself and tracks each prediction's sample index."""
-        return batched_loader(
-            self.eval_dataset("predict" if "predict" in self.splits else "test"), self.eval_batch_size, self.seed
-        )
+        """In order, whole on every rank; Lightning wraps its batch sampler to track each prediction's indices."""
+        dataset = self.eval_dataset("predict" if "predict" in self.splits else "test")
+        sampler = every_rank_sampler(dataset, self._ranks()[1])
+        return batched_loader(dataset, self.eval_batch_size, self.seed, sampler)
 
     def split_identity(self) -> dict[str, Any]:
         """What decides which samples are train, val and test, keyed by data option; a resumed fit must keep it."""

@@ -73,6 +73,13 @@ def evaluation_sampler(dataset: Sized, num_replicas: int, rank: int) -> Sampler[
     return UnrepeatedDistributedSampler(dataset, num_replicas, rank, shuffle=False)
 
 
+def every_rank_sampler(dataset: Sized, num_replicas: int) -> Sampler[int] | None:
+    """Every sample in order on every rank: a DistributedSampler of one replica, which Lightning keeps under DDP
+    instead of sharding the split (the prediction writers write rank 0's predictions, so it must see them all).
+    """
+    return None if num_replicas == 1 else UnrepeatedDistributedSampler(dataset, num_replicas=1, rank=0, shuffle=False)
+
+
 def batched_loader(
     dataset: Dataset, batch_size: int, seed: int, sampler: Sampler[int] | None = None, drop_last: bool = False
 ) -> DataLoader:
