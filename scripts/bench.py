@@ -1,10 +1,11 @@
 """How much does the template cost over a plain PyTorch loop? Four ways to train the same model, interleaved.
 
 (a) the plain loop from the source material over DataLoader(TensorDataset); (b) the same loop over the project's
-InMemoryLoader; (c) `blueprint fit` through the CLI with the config as shipped (logging, progress bar, checkpoints);
-(d) the Trainer with barebones=True. Every variant trains and validates once per epoch on the same model, data,
-batch size, precision and thread count. Runs are interleaved (a, b, c, d, a, b, c, d, ...) in one process so that
-load from other processes hits every variant alike; compare ratios, not absolute seconds.
+DataLoader(BatchedTensorDataset), which indexes whole batches on the device; (c) `blueprint fit` through the CLI
+with the config as shipped (logging, progress bar, checkpoints); (d) the Trainer with barebones=True. Every variant
+trains and validates once per epoch on the same model, data, batch size, precision and thread count. Runs are
+interleaved (a, b, c, d, a, b, c, d, ...) in one process so that load from other processes hits every variant
+alike; compare ratios, not absolute seconds.
 
     uv run python scripts/bench.py                                  # all configs, fp32 + bf16-mixed, 1 + 2 threads
     uv run python scripts/bench.py --configs configs/mnist_mlp.yaml --epochs 2 --repeats 3 --threads 2
@@ -38,7 +39,7 @@ from bench_report import render  # scripts/bench_report.py, next to this file
 from blueprint.callbacks import SamplesPerSecond
 from blueprint.cli import cli_main
 from blueprint.cli.upstream_workarounds import remember_no_gpu
-from blueprint.data.loader import InMemoryLoader
+from blueprint.data.batched import BatchedTensorDataset, whole_batch
 from blueprint.errors import UserError
 from blueprint.tasks import ClassificationTask, FramePredictionTask
 from one_line_errors import OneLineParser, cli_refusal_as_user_error, error_line, fail, positive_int
@@ -47,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIGS = ["configs/mnist_mlp.yaml", "configs/mnist_cnn.yaml", "configs/moving_mnist_convlstm.yaml:25"]
 VARIANTS = {
     "a": "plain loop, DataLoader(TensorDataset)",
-    "b": "plain loop, InMemoryLoader",
+    "b": "plain loop, DataLoader(BatchedTensorDataset)",
     "c": "blueprint fit (CLI, config as shipped)",
     "d": "Trainer(barebones=True)",
 }
@@ -183,9 +184,9 @@ class Workload:
             datamodule = copy.deepcopy(self.datamodule)
             return datamodule.train_dataloader(), datamodule.val_dataloader()
         on_device = [tuple(t.to(self.device) for t in split) for split in (self.train, self.val)]
-        transform = self.datamodule.train_transform()
-        train = InMemoryLoader(on_device[0], self.batch_size, shuffle=True, drop_last=True, transform=transform)
-        return train, InMemoryLoader(on_device[1], self.eval_batch_size)
+        train_set = BatchedTensorDataset(on_device[0], self.datamodule.train_transform())
+        train = DataLoader(train_set, self.batch_size, shuffle=True, drop_last=True, collate_fn=whole_batch)
+        return train, DataLoader(BatchedTensorDataset(on_device[1]), self.eval_batch_size, collate_fn=whole_batch)
 
     def cli_fit(self, precision: str, epochs: int) -> Run:
         """(c): the real `blueprint fit` in-process, logging into a temp dir, with a SamplesPerSecond timer appended.
@@ -237,7 +238,9 @@ def loader_delivery(repeats: int, samples: int = 8192, batch_size: int = 64) -> 
     dataset = TensorDataset(images, labels)
     loaders = {
         "DataLoader(TensorDataset)": DataLoader(dataset, batch_size, shuffle=True, drop_last=True),
-        "InMemoryLoader": InMemoryLoader((images, labels), batch_size, shuffle=True, drop_last=True),
+        "DataLoader(BatchedTensorDataset)": DataLoader(
+            BatchedTensorDataset((images, labels)), batch_size, shuffle=True, drop_last=True, collate_fn=whole_batch
+        ),
     }
     best = dict.fromkeys(loaders, float("inf"))
     for _ in range(max(repeats, 3)):

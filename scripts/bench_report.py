@@ -11,7 +11,7 @@ import torch
 
 VARIANT_NAMES = {
     "a": "(a) plain loop, DataLoader(TensorDataset)",
-    "b": "(b) plain loop, InMemoryLoader",
+    "b": "(b) plain loop, DataLoader(BatchedTensorDataset)",
     "c": "(c) blueprint fit (CLI, config as shipped)",
     "d": "(d) Trainer(barebones=True)",
 }

@@ -58,7 +58,9 @@ def test_same_seed_same_sequences_and_fresh_training_sequences_each_epoch(small_
     assert torch.equal(small_data.splits["test"][0], again.splits["test"][0])
     assert not torch.equal(small_data.splits["val"][0][:5], small_data.splits["test"][0])
     first = [b[0] for b in again.train_dataloader()]
-    second = [b[0] for b in again.train_dataloader()]
+    loader = again.train_dataloader()
+    loader.sampler.set_epoch(1)  # what Lightning does before each epoch, as for any DistributedSampler
+    second = [b[0] for b in loader]
     replay = MovingMNISTDataModule(**SMALL)
     assert all(torch.equal(a, b) for a, b in zip(first, [b[0] for b in replay.train_dataloader()], strict=True))
     assert not torch.equal(first[0], second[0])  # epoch 1 draws new sequences

@@ -1,13 +1,23 @@
-"""Shared DataModule machinery: tensors per split, placed once on the training device, served by InMemoryLoader."""
+"""Shared DataModule machinery: tensors per split, placed once on the training device, served by torch DataLoaders."""
 
-from typing import Any, TypedDict
+import warnings
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch import Tensor
+from torch.utils.data import DataLoader
 
-from blueprint.data.loader import BatchTransform, InMemoryLoader
+from blueprint.data.batched import BatchDataset, BatchedTensorDataset, BatchTransform
+from blueprint.data.dataloaders import (
+    ResumableDistributedSampler,
+    ResumableSampler,
+    ResumableSequentialSampler,
+    batched_loader,
+    evaluation_sampler,
+    every_rank_sampler,
+)
 from blueprint.data.quoting import quoted
 from blueprint.errors import UserError
 
@@ -15,15 +25,12 @@ Split = tuple[Tensor, ...]
 SERVING_INPUTS = "serving_inputs"  # the key of serving_inputs() in the data module's checkpoint state
 
 
-class Ranks(TypedDict):
-    """This process's place under DDP, passed to InMemoryLoader as keyword arguments."""
-
-    rank: int
-    world_size: int
-
-
 class InMemoryDataModule(L.LightningDataModule):
-    """Subclasses fill `self.splits` ("train", "val", "test", optionally "predict") in `load_splits`."""
+    """Subclasses fill `self.splits` ("train", "val", "test", optionally "predict") in `load_splits`.
+
+    Every `*_dataloader()` is a torch DataLoader over a BatchedTensorDataset (one `index_select` per batch); training
+    shuffles with a DistributedSampler that also carries the resume position.
+    """
 
     input_shape: tuple[int, ...] = ()
 
@@ -35,13 +42,27 @@ class InMemoryDataModule(L.LightningDataModule):
             raise UserError(f"data.batch_size must be >= 1, got {batch_size}")
         if eval_batch_size < 1:
             raise UserError(f"data.eval_batch_size must be >= 1, got {eval_batch_size}")
-        self.batch_size = batch_size
+        self._batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.seed = seed
         self.allow_split_change = allow_split_change
         self.splits: dict[str, Split] = {}
         self._on_device: dict[str, Split] = {}
-        self._train_loader: InMemoryLoader | None = None
+        self._train_sampler: ResumableSampler | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        """Once training is set up, at most this rank's training samples: full batches only are trained.
+
+        Lightning's BatchSizeFinder doubles the batch size while it is below the dataset's length; past half the split
+        it would ask for a batch no epoch can fill, so it gets the whole split instead, and stops there.
+        """
+        sampler = self._train_sampler
+        self._batch_size = min(value, len(sampler)) if sampler is not None and len(sampler) > 0 else value
 
     def load_splits(self) -> dict[str, Split]:
         """Return every split as a tuple of tensors (inputs first)."""
@@ -54,6 +75,9 @@ class InMemoryDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
             self.splits = self.load_splits()
+        # Batches come from tensors already on the training device: worker processes could only copy them back and
+        # forth (and cannot share CUDA tensors), so Lightning's advice to add DataLoader workers does not apply here
+        warnings.filterwarnings("ignore", message=r"The '\w+_dataloader' does not have many workers")
 
     def _device(self) -> torch.device:
         trainer = self.trainer
@@ -71,42 +95,40 @@ class InMemoryDataModule(L.LightningDataModule):
             self._on_device[name] = cached
         return cached
 
-    def _ranks(self) -> Ranks:
+    def _ranks(self) -> tuple[int, int]:
+        """(rank, world size) of this process under DDP; (0, 1) without a trainer."""
         trainer = self.trainer
-        if trainer is None:
-            return {"rank": 0, "world_size": 1}
-        return {"rank": trainer.global_rank, "world_size": trainer.world_size}
+        return (0, 1) if trainer is None else (trainer.global_rank, trainer.world_size)
 
-    def train_dataloader(self) -> InMemoryLoader:
-        """One loader for the whole run (it carries the epoch and the resume position), at the current batch_size.
-
-        Lightning's BatchSizeFinder changes `data.batch_size` between trials and asks for the loader again.
+    def train_dataloader(self) -> DataLoader:
+        """A new DataLoader at the current batch_size (Lightning's BatchSizeFinder changes it and asks again) over the
+        split as it is now; one sampler for the whole run carries the epoch and the resume position.
         """
-        if self._train_loader is None:
-            self._train_loader = self.build_train_loader()
-            self._train_loader.consumed = self._batches_trained  # resume at the batch the trainer finished
-        self._train_loader.batch_size = self.batch_size
-        if len(self._train_loader) == 0:  # Lightning would only warn, "train" nothing and report success
-            ranks = self._train_loader.world_size
+        dataset = self.train_dataset()
+        sampler = self._train_sampler
+        if sampler is None or sampler.dataset_length != len(dataset):
+            sampler = self._train_sampler = self._build_train_sampler(dataset)
+        if len(sampler) < self.batch_size:  # Lightning would only warn, "train" nothing and report success
+            ranks = self._ranks()[1]
             raise UserError(
-                f"data.batch_size={self.batch_size} is larger than the {self._train_loader.num_samples} training "
+                f"data.batch_size={self.batch_size} is larger than the {len(sampler)} training "
                 f"samples{f' per process ({ranks} processes)' if ranks > 1 else ''}; full batches only are "
                 "trained, so lower data.batch_size"
             )
-        return self._train_loader
+        return batched_loader(dataset, self.batch_size, self.seed, sampler, drop_last=True)
 
-    def build_train_loader(self) -> InMemoryLoader:
+    def train_dataset(self) -> BatchDataset:
         """Under `trainer.overfit_batches` the same batches come every epoch: no shuffle, no augmentation."""
-        overfit = bool(self._overfit_batches())
-        return InMemoryLoader(
-            self._fixed_order("train") if overfit else self._split("train"),
-            self.batch_size,
-            shuffle=not overfit,
-            drop_last=True,
-            seed=self.seed,
-            transform=None if overfit else self.train_transform(),
-            **self._ranks(),
-        )
+        if self._overfit_batches():
+            return BatchedTensorDataset(self._fixed_order("train"))
+        return BatchedTensorDataset(self._split("train"), self.train_transform(), self.seed)
+
+    def _build_train_sampler(self, dataset: BatchDataset) -> ResumableSampler:
+        """Shuffled shards, or one fixed order when overfitting (Lightning swaps a shuffling sampler out, warning)."""
+        if self._overfit_batches():
+            return ResumableSequentialSampler(dataset)
+        rank, world_size = self._ranks()
+        return ResumableDistributedSampler(dataset, self.seed, world_size, rank)
 
     def _overfit_batches(self) -> float:
         """The trainer's `overfit_batches` (0 without a trainer): how many batches, or what fraction, to repeat."""
@@ -118,27 +140,36 @@ class InMemoryDataModule(L.LightningDataModule):
         order = torch.randperm(len(tensors[0]), generator=torch.Generator().manual_seed(self.seed))
         return tuple(t.index_select(0, order.to(t.device)) for t in tensors)
 
-    def _batches_trained(self) -> int:
-        """Batches of this epoch the trainer has finished (its loop fetches one ahead); the loader's count if idle."""
-        assert self._train_loader is not None
+    def _batches_trained(self, sampler: ResumableSampler) -> int:
+        """Batches of this epoch the trainer has finished (its loop fetches one ahead); the sampler's count if idle."""
+        per_epoch = len(sampler) // self.batch_size
         trainer = self.trainer
         if trainer is None or trainer.state.fn != "fit":
-            return self._train_loader.batches_done
+            return sampler.handed_out // self.batch_size
         # Lightning types `current` as _ReadyCompletedTracker; _BatchProgress actually holds a _ProcessedTracker
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # type: ignore[attr-defined]
-        return len(self._train_loader) if done >= trainer.num_training_batches else done
+        return per_epoch if done >= trainer.num_training_batches else done
 
-    def _eval_loader(self, name: str) -> InMemoryLoader:
-        return InMemoryLoader(self._split(name), self.eval_batch_size, **self._ranks())
+    def eval_dataset(self, name: str) -> BatchDataset:
+        return BatchedTensorDataset(self._split(name))
 
-    def val_dataloader(self) -> InMemoryLoader:
+    def _eval_loader(self, name: str) -> DataLoader:
+        dataset = self.eval_dataset(name)
+        rank, world_size = self._ranks()
+        sampler = evaluation_sampler(dataset, world_size, rank)
+        return batched_loader(dataset, self.eval_batch_size, self.seed, sampler)
+
+    def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val")
 
-    def test_dataloader(self) -> InMemoryLoader:
+    def test_dataloader(self) -> DataLoader:
         return self._eval_loader("test")
 
-    def predict_dataloader(self) -> InMemoryLoader:
-        return InMemoryLoader(self._split("predict" if "predict" in self.splits else "test"), self.eval_batch_size)
+    def predict_dataloader(self) -> DataLoader:
+        """In order, whole on every rank; Lightning wraps its batch sampler to track each prediction's indices."""
+        dataset = self.eval_dataset("predict" if "predict" in self.splits else "test")
+        sampler = every_rank_sampler(dataset, self._ranks()[1])
+        return batched_loader(dataset, self.eval_batch_size, self.seed, sampler)
 
     def split_identity(self) -> dict[str, Any]:
         """What decides which samples are train, val and test, keyed by data option; a resumed fit must keep it."""
@@ -161,9 +192,16 @@ class InMemoryDataModule(L.LightningDataModule):
         inputs = self.serving_inputs()
         if inputs is not None:
             state[SERVING_INPUTS] = inputs
-        if self._train_loader is not None:
-            state["train_loader"] = self._train_loader.state_dict()
+        if self._train_sampler is not None:
+            state["train_loader"] = self.train_position(self._train_sampler)
         return state
+
+    def train_position(self, sampler: ResumableSampler) -> dict[str, int]:
+        """The epoch and how many of its batches were trained on; a finished epoch rolls over to the next one."""
+        done = self._batches_trained(sampler)
+        if done >= len(sampler) // self.batch_size:
+            return {"epoch": sampler.epoch + 1, "batches_done": 0}
+        return {"epoch": sampler.epoch, "batches_done": done}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Refuse a fit resumed on another split, then continue the training stream where it stopped."""
@@ -171,11 +209,20 @@ class InMemoryDataModule(L.LightningDataModule):
         self.restore_train_position(state_dict)
 
     def restore_train_position(self, state_dict: dict[str, Any]) -> None:
-        """The training stream continues at the checkpoint's epoch and batch."""
-        if "train_loader" in state_dict:
-            self.train_dataloader().load_state_dict(state_dict["train_loader"])
-        elif self._train_loader is not None:  # saved before training began (BatchSizeFinder): back to epoch 0
-            self._train_loader.load_state_dict({"epoch": 0, "batches_done": 0})
+        """The next training pass skips the batches the checkpoint's epoch trained on, once.
+
+        Lightning sets the sampler's epoch from its restored loop before each epoch; setting it here too makes a
+        restored module continue the same stream without a trainer.
+        """
+        position = state_dict.get("train_loader")
+        if position is None and self._train_sampler is None:
+            return
+        if position is None:  # saved before training began (BatchSizeFinder): back to epoch 0
+            position = {"epoch": 0, "batches_done": 0}
+        self.train_dataloader()  # builds the sampler (and checks the batch size)
+        assert self._train_sampler is not None
+        self._train_sampler.set_epoch(int(position["epoch"]))
+        self._train_sampler.skip = int(position["batches_done"]) * self.batch_size
 
     def check_same_split(self, saved: dict[str, Any] | None) -> None:
         """A fit resumed on another split would train on former val/test samples; evaluating on other data is fine.

@@ -6,9 +6,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from blueprint.data.augment import CropFlip
 from blueprint.data.base import InMemoryDataModule, Split
-from blueprint.data.loader import BatchTransform
+from blueprint.data.batched import BatchTransform, CropFlip
 from blueprint.data.splits import stratified_split
 from blueprint.errors import UserError
 

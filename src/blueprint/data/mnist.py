@@ -8,9 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from blueprint.data.augment import CropFlip
 from blueprint.data.base import InMemoryDataModule, Split
-from blueprint.data.loader import BatchTransform
+from blueprint.data.batched import BatchTransform, CropFlip
 from blueprint.data.splits import missing_dataset, stratified_split
 from blueprint.errors import UserError
 

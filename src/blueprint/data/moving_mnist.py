@@ -1,7 +1,6 @@
 """Moving MNIST: sequences of bouncing real MNIST digits, split into input frames and frames to predict."""
 
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,25 +10,13 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from blueprint.data.base import InMemoryDataModule, Split
-from blueprint.data.loader import InMemoryLoader
+from blueprint.data.batched import BatchDataset, batch_generator, index_tensor
 from blueprint.data.mnist import embedded_digits
 from blueprint.data.moving_digits import moving_digits
 from blueprint.data.splits import stratified_split
 from blueprint.errors import UserError
 
 CHUNK = 256  # sequences rendered at once when building the fixed splits, to bound memory
-
-
-class FrameLoader(InMemoryLoader):
-    """Yields (inputs, targets) of shape (B, T, 1, H, W) in [0, 1] from stored uint8 or freshly rendered frames."""
-
-    def __init__(self, tensors: Split, batch_size: int, input_frames: int, **kwargs) -> None:
-        super().__init__(tensors, batch_size, **kwargs)
-        self.input_frames = input_frames
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        for (frames,) in super().__iter__():
-            yield split_clip(frames, self.input_frames)
 
 
 def split_clip(frames: Tensor, input_frames: int) -> tuple[Tensor, Tensor]:
@@ -39,16 +26,36 @@ def split_clip(frames: Tensor, input_frames: int) -> tuple[Tensor, Tensor]:
     return frames[:, :input_frames], frames[:, input_frames:]
 
 
-class FreshSequences:
-    """Training "transform": renders a new batch of sequences from (seed, epoch, batch), ignoring the slot indices."""
+class StoredClips(BatchDataset):
+    """Fixed uint8 sequences (val, test, the overfit batches) served as (inputs, targets)."""
 
-    def __init__(self, pool: Tensor, frames: int, canvas: int, digits: int, speed: float) -> None:
-        self.pool, self.frames, self.canvas, self.digits, self.speed = pool, frames, canvas, digits, speed
+    def __init__(self, frames: Tensor, input_frames: int) -> None:
+        self.frames, self.input_frames = frames, input_frames
 
-    def __call__(self, slots: Tensor, generator: torch.Generator) -> Tensor:
-        if self.pool.device != slots.device:
-            self.pool = self.pool.to(slots.device)
-        return moving_digits(self.pool, len(slots), self.frames, self.canvas, self.digits, self.speed, generator)
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
+        return split_clip(self.frames.index_select(0, index_tensor(indices, self.frames.device)), self.input_frames)
+
+
+class FreshClips(BatchDataset):
+    """Training: every batch renders new sequences from (seed, the batch's indices), so a resumed run renders the
+    same ones and each epoch's shuffle new ones; the indices only name the batch.
+    """
+
+    def __init__(self, pool: Tensor, length: int, input_frames: int, frames: int, canvas: int, digits: int,
+                 speed: float, seed: int) -> None:  # fmt: skip
+        self.pool, self.length, self.input_frames, self.seed = pool, length, input_frames, seed
+        self.frames, self.canvas, self.digits, self.speed = frames, canvas, digits, speed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
+        generator = batch_generator(self.seed, indices)
+        clips = moving_digits(self.pool, len(indices), self.frames, self.canvas, self.digits, self.speed, generator)
+        return split_clip(clips, self.input_frames)
 
 
 @functools.cache
@@ -83,8 +90,6 @@ def load_public_npy(path: str, frames: int, frame_size: int) -> Tensor:
 
 class MovingMNISTDataModule(InMemoryDataModule):
     """Moving MNIST generated from the embedded digits; val/test use only held-out digits and are fixed by seed."""
-
-    _train_loader: FrameLoader | None  # this module's build_train_loader only ever builds FrameLoaders
 
     def __init__(
         self,
@@ -129,7 +134,7 @@ class MovingMNISTDataModule(InMemoryDataModule):
         return super().split_identity() | digits | {"val_sequences": self.sequences["val"]}
 
     def serving_inputs(self) -> dict[str, Any]:
-        """uint8 frames scaled to [0, 1] as FrameLoader does; the net answers `target_frames` frames."""
+        """uint8 frames scaled to [0, 1] as split_clip does; the net answers `target_frames` frames."""
         return {"kind": "frames", "shape": list(self.input_shape), "target_frames": self.target_frames}
 
     @property
@@ -151,7 +156,7 @@ class MovingMNISTDataModule(InMemoryDataModule):
 
     def load_splits(self) -> dict[str, Split]:
         self.pools = dict(digit_pools(self.digit_size, self.val_digits, self.test_digits, self.seed))
-        splits: dict[str, Split] = {"train": (torch.arange(self.sequences["train"]),)}
+        splits: dict[str, Split] = {"train": (torch.arange(self.sequences["train"]),)}  # slots: batches are rendered
         splits["val"] = (self.fixed_sequences("val"),)
         if self.test_path is not None:
             splits["test"] = (load_public_npy(self.test_path, self.total_frames, self.frame_size),)
@@ -159,27 +164,21 @@ class MovingMNISTDataModule(InMemoryDataModule):
             splits["test"] = (self.fixed_sequences("test"),)
         return splits
 
-    def build_train_loader(self) -> FrameLoader:
-        """Fresh sequences every epoch, drawn from (seed, epoch, batch), so a resumed run renders the same ones.
-
-        Under `trainer.overfit_batches` the same few sequences come every epoch, rendered once.
+    def train_dataset(self) -> BatchDataset:
+        """Fresh sequences every batch, on the training device; under `trainer.overfit_batches` the same few
+        sequences every epoch, rendered once.
         """
         self.setup()
         overfit = self._overfit_batches()
         if overfit:
             batches = int(overfit) if overfit >= 1 else max(1, int(overfit * self.sequences["train"] / self.batch_size))
-            sequences = (self.fixed_sequences("train", batches * self.batch_size),)
-            return FrameLoader(
-                sequences, self.batch_size, self.input_frames, shuffle=False, drop_last=True, **self._ranks()
-            )
-        render = FreshSequences(self.pools["train"], self.total_frames, self.frame_size, self.num_digits, self.speed)
-        return FrameLoader(
-            self._split("train"), self.batch_size, self.input_frames, drop_last=True, seed=self.seed,
-            transform=render, **self._ranks(),
+            return StoredClips(self.fixed_sequences("train", batches * self.batch_size), self.input_frames)
+        pool = self.pools["train"].to(self._device())
+        return FreshClips(
+            pool, self.sequences["train"], self.input_frames, self.total_frames, self.frame_size, self.num_digits,
+            self.speed, self.seed,
         )  # fmt: skip
 
-    def _eval_loader(self, name: str) -> FrameLoader:
-        return FrameLoader(self._split(name), self.eval_batch_size, self.input_frames, **self._ranks())
-
-    def predict_dataloader(self) -> FrameLoader:
-        return FrameLoader(self._split("test"), self.eval_batch_size, self.input_frames)
+    def eval_dataset(self, name: str) -> BatchDataset:
+        (frames,) = self._split(name)
+        return StoredClips(frames, self.input_frames)

@@ -17,8 +17,8 @@ import litdata
 import torch
 from torch import Tensor
 
-from blueprint.data.augment import CropFlip
 from blueprint.data.base import InMemoryDataModule
+from blueprint.data.batched import CropFlip
 from blueprint.data.moving_digits import moving_digits
 from blueprint.data.moving_mnist import MovingMNISTDataModule
 from blueprint.data.stream_format import INFO_FILE, SPLITS, StreamInfo

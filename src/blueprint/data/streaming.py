@@ -13,7 +13,7 @@ import torch
 from litdata import StreamingDataLoader, StreamingDataset
 from torch import Tensor
 
-from blueprint.data.augment import CropFlip
+from blueprint.data.batched import CropFlip
 from blueprint.data.moving_mnist import split_clip
 from blueprint.data.stream_format import StreamInfo, is_url, read_info
 from blueprint.data.stream_loader import TrainedPositionLoader
@@ -33,7 +33,7 @@ def serve_tensors(info: StreamInfo, crop_flip: CropFlip | None, batch: list[Tens
 
 
 def serve_frames(input_frames: int, batch: list[Tensor], generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """uint8 sequences (B, T, H, W) -> (inputs, targets) of shape (B, t, 1, H, W) in [0, 1], as FrameLoader serves."""
+    """uint8 sequences (B, T, H, W) -> (inputs, targets) of shape (B, t, 1, H, W) in [0, 1], as in memory."""
     return split_clip(batch[0], input_frames)
 
 

@@ -245,7 +245,5 @@ class TabularDataModule(InMemoryDataModule):
             )
         if state_dict.get("scaler") is not None:
             self.scaler = state_dict["scaler"]
-            self.splits, self._on_device = self._scaled(), {}
-            if self._train_loader is not None:  # Lightning may hold it already (BatchSizeFinder restores mid-fit)
-                self._train_loader.tensors = self.build_train_loader().tensors
+            self.splits, self._on_device = self._scaled(), {}  # every DataLoader asked for from now on reads these
         self.restore_train_position(state_dict)
