@@ -32,7 +32,7 @@ class TwoMoonsDataModule(InMemoryDataModule):
         self.test_size = test_size
 
     def load_splits(self) -> dict[str, Split]:
-        """Every split as (inputs, targets) tensors; InMemoryDataModule batches and shuffles them."""
+        """Every split as (inputs, targets) tensors; InMemoryDataModule serves them through torch DataLoaders."""
         from sklearn.datasets import make_moons
 
         points, labels = make_moons(self.num_samples, noise=self.noise, random_state=self.seed)
