@@ -3,7 +3,10 @@
 import re
 from typing import Any, NoReturn
 
+from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
+
+from blueprint.cli.links import check_given_values, linking
 
 
 class OneLineErrorParser(LightningArgumentParser):
@@ -14,6 +17,13 @@ class OneLineErrorParser(LightningArgumentParser):
 
     def print_usage(self, file: Any = None) -> None:
         """Called before an error only: the ~45 lines of options would bury it; a tip points at --help instead."""
+
+    def instantiate(self, namespace: Namespace, *args: Any, **kwargs: Any) -> Namespace:
+        """The data links see the task being built, and a linked value set by hand must equal the linked one."""
+        with linking(namespace):
+            built = super().instantiate(namespace, *args, **kwargs)
+        check_given_values(namespace, built)
+        return built
 
 
 MAX_ERROR_CHARS = 400  # a huge value quoted whole would bury the message
