@@ -18,13 +18,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser
 
 from blueprint.errors import UserError
-from blueprint.tasks import BinaryClassificationTask
 
 NET = "model.init_args.net.init_args."
 NET_KEYS = ("input_shape", "out_features")  # the net arguments the data sets
 CHECKPOINT_KEYS = {"checkpoint.monitor": "monitor", "checkpoint.mode": "monitor_mode"}  # -> the task's attribute
 
-# The task's class_path while its config is instantiated: two-class data gives a BinaryClassificationTask one logit
+# The task's class_path while its config is instantiated: a task may fix its net's outputs (binary: one logit)
 _task_class_path: ContextVar[str] = ContextVar("task_class_path", default="")
 
 
@@ -34,7 +33,10 @@ def sample_shape(data: Any) -> list[int]:
 
 
 def net_outputs(data: Any) -> int:
-    """Frames to predict, or logits: one per class, one for regression, one for a binary task's two classes."""
+    """Frames to predict, or logits: one per class, one for regression, or the task's own `net_outputs` (binary: 1)."""
+    fixed = getattr(_task_class(), "net_outputs", None)
+    if fixed is not None:
+        return int(fixed)
     frames = getattr(data, "target_frames", None)
     info: Any = getattr(data, "info", None)  # StreamingDataModule: clips of T frames, the first input_frames read
     if frames is None and getattr(info, "layout", None) == "frames" and info.input_frames is not None:
@@ -44,13 +46,13 @@ def net_outputs(data: Any) -> int:
     classes = getattr(data, "num_classes", None)
     if classes is None:
         return 1
-    return 1 if classes == 2 and _builds_binary_task() else int(classes)
+    return int(classes)
 
 
-def _builds_binary_task() -> bool:
+def _task_class() -> Any:
+    """The task class being built, or None outside `linking`."""
     module, _, name = _task_class_path.get().rpartition(".")
-    task = getattr(importlib.import_module(module), name, None) if module else None
-    return isinstance(task, type) and issubclass(task, BinaryClassificationTask)
+    return getattr(importlib.import_module(module), name, None) if module else None
 
 
 def link_data_and_model(parser: LightningArgumentParser) -> None:
@@ -86,10 +88,11 @@ def check_given_values(config: Namespace, built: Namespace) -> None:
         return  # not the level that holds model and data
     net = getattr(built.get("model"), "net", None)
     for key in NET_KEYS:
-        given = config.get(NET + key)
-        if given is not None and net is not None and not _same(given, getattr(net, key, given)):
+        given, used = config.get(NET + key), getattr(net, key, None)
+        if given is not None and used is not None and not _same(given, used):
+            shown = list(used) if isinstance(used, tuple) else used
             raise UserError(
-                f"{NET}{key} is {given} but the data gives {getattr(net, key)}: the option comes from the data "
+                f"{NET}{key} is {given} but the data gives {shown}: the option comes from the data "
                 "(data.input_shape, its classes or target frames); leave it out"
             )
     for key, attribute in CHECKPOINT_KEYS.items():
