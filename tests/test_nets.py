@@ -52,7 +52,14 @@ def test_bad_constructor_values() -> None:
 
 def test_cnn_kernel_sizes_and_depths_keep_the_head_sized() -> None:
     for kernel_size in (1, 3, 5):
-        cnn = CNN(input_shape=(1, 28, 28), out_features=10, channels=(4, 8), convs_per_block=2, kernel_size=kernel_size, hidden=8)
+        cnn = CNN(
+            input_shape=(1, 28, 28),
+            out_features=10,
+            channels=(4, 8),
+            convs_per_block=2,
+            kernel_size=kernel_size,
+            hidden=8,
+        )
         assert cnn(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
@@ -76,7 +83,9 @@ def _std_expected(strategy: str, gain: float, fan_in: int, fan_out: int) -> floa
 def test_init_strategies_follow_their_formula_on_linear_and_conv_layers(strategy, activation, gain) -> None:
     torch.manual_seed(0)
     mlp = MLP(input_shape=(400,), out_features=10, hidden=(300,), activation=activation, init=strategy)
-    cnn = CNN(input_shape=(16, 8, 8), out_features=10, channels=(32,), kernel_size=5, activation=activation, init=strategy)
+    cnn = CNN(
+        input_shape=(16, 8, 8), out_features=10, channels=(32,), kernel_size=5, activation=activation, init=strategy
+    )
     linear, conv = mlp.layers[1], cnn.features[0]
     assert isinstance(linear, torch.nn.Linear) and isinstance(conv, torch.nn.Conv2d)
     for layer, fan_in, fan_out in ((linear, 400, 300), (conv, 16 * 25, 32 * 25)):
@@ -86,7 +95,11 @@ def test_init_strategies_follow_their_formula_on_linear_and_conv_layers(strategy
 
 
 def test_orthogonal_init_gives_orthogonal_rows_scaled_by_the_gain() -> None:
-    weight = MLP(input_shape=(64,), out_features=10, hidden=(64,), init="orthogonal", activation="relu").layers[1].weight.detach()
+    weight = (
+        MLP(input_shape=(64,), out_features=10, hidden=(64,), init="orthogonal", activation="relu")
+        .layers[1]
+        .weight.detach()
+    )
     assert torch.allclose(weight @ weight.T, 2.0 * torch.eye(64), atol=1e-4)  # relu gain sqrt(2), squared
 
 

@@ -32,6 +32,14 @@ MAX_ERROR_CHARS = 400  # a huge value quoted whole would bury the message
 def innermost_reason(message: str) -> str:
     """'Parser key "model": Does not validate against any of the Union subtypes ... Option 'hiden' is not accepted'
     -> "model.net (blueprint.nets.MLP): Option 'hiden' is not accepted": the option the user wrote, and why."""
+    linked = re.search(r"argument (?:\w+\()?([\w.]+)\)? --> ([\w.]+): ", message)
+    given = re.search(r'Linked "([\w.]+)" must be given via "([\w.]+)"', message)
+    if given:
+        return f"{given.group(1)} cannot be set: blueprint links it from {given.group(2)} (src/blueprint/cli/links.py)"
+    if linked:  # jsonargparse refuses a link target on the command line with a bare "invalid value"
+        return (
+            f"{linked.group(2)} cannot be set: blueprint links it from {linked.group(1)} (src/blueprint/cli/links.py)"
+        )
     if "Union subtypes" in message:
         keys = re.findall(r'Parser key "([^"]+)"', message)
         classes = list(re.finditer(r"class_path '([^']+)': ", message))
