@@ -7,6 +7,7 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
 from blueprint.cli.links import check_given_values, linking
+from blueprint.errors import UserError
 
 
 class OneLineErrorParser(LightningArgumentParser):
@@ -21,7 +22,13 @@ class OneLineErrorParser(LightningArgumentParser):
     def instantiate(self, namespace: Namespace, *args: Any, **kwargs: Any) -> Namespace:
         """The data links see the task being built, and a linked value set by hand must equal the linked one."""
         with linking(namespace):
-            built = super().instantiate(namespace, *args, **kwargs)
+            try:
+                built = super().instantiate(namespace, *args, **kwargs)
+            except ValueError as err:  # a link wraps the data's UserError (e.g. a bad CSV) in its own message
+                cause: BaseException | None = err
+                while cause is not None and not isinstance(cause, UserError):
+                    cause = cause.__cause__
+                raise (cause or err) from err
         check_given_values(namespace, built)
         return built
 
