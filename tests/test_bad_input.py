@@ -15,8 +15,9 @@ CASES = {
     "batch size zero": (["--data.init_args.batch_size=0"], "batch_size"),
     "bad dropout": (["--model.init_args.net.init_args.dropout=1.5"], "dropout"),
     "missing data dir": (["--data.init_args.source=torchvision", "--data.init_args.data_dir=nowhere"], "nowhere"),
-    "class mismatch": (["--model.init_args.net.init_args.out_features=5"], "10 classes"),
-    "feature mismatch": (["--model.init_args.net.init_args.in_features=100"], "in_features"),
+    "class mismatch": (["--model.init_args.net.init_args.out_features=5"], "out_features is 5 but the data gives 10"),
+    "feature mismatch": (["--model.init_args.net.init_args.input_shape=[100]"], "the data gives [1, 28, 28]"),
+    "checkpoint monitor set by hand": (["--checkpoint.monitor=val/loss"], "checkpoint.monitor"),
     "val smaller than the classes": (["--data.init_args.val_size=5"], "data.val_size=5"),
     "val as large as the pool": (["--data.init_args.val_size=5000"], "data.val_size=5000 must be between"),
 }

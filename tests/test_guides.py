@@ -87,7 +87,7 @@ def test_add_a_task_refuses_a_net_with_several_outputs(capsys: pytest.CaptureFix
     with pytest.raises(SystemExit) as exit_info:
         train_guide_example("add_a_task", "--model.init_args.net.init_args.out_features=10")
     assert exit_info.value.code == 2
-    assert "regression needs 1" in capsys.readouterr().err
+    assert "out_features is 10 but the data gives 1" in capsys.readouterr().err
 
 
 def test_confident_error_rate_counts_only_sure_mistakes() -> None:

@@ -50,16 +50,16 @@ def test_augmentation_differs_per_sample_in_training_and_is_absent_in_eval(
 
 def test_backbone_replaces_the_head_of_any_torchvision_model() -> None:
     for name, head in (("resnet18", "fc"), ("mobilenet_v3_small", "classifier.3")):
-        net = Backbone(name=name, out_features=7)
+        net = Backbone(input_shape=(3, 32, 32), out_features=7, name=name)
         assert net.head_name == head and net(torch.randn(2, 3, 32, 32)).shape == (2, 7)
     with pytest.raises(ValueError, match="resnet19"):
-        Backbone(name="resnet19")
+        Backbone(input_shape=(3, 32, 32), out_features=10, name="resnet19")
 
 
 def test_backbone_with_weights_applies_their_preprocessing(monkeypatch: pytest.MonkeyPatch) -> None:
     """No download here: the weights' state dict comes from a fresh resnet18; the rest is torchvision's real path."""
     monkeypatch.setattr(WeightsEnum, "get_state_dict", lambda self, *a, **k: resnet18().state_dict())
-    net = Backbone(name="resnet18", out_features=10, weights="IMAGENET1K_V1")
+    net = Backbone(input_shape=(3, 32, 32), out_features=10, name="resnet18", weights="IMAGENET1K_V1")
     assert net.preprocess is not None
     assert net.preprocess.mean == ResNet18_Weights.IMAGENET1K_V1.transforms().mean
     seen = []
@@ -89,7 +89,7 @@ class _Snapshots(L.Callback):
 def test_freeze_backbone_trains_only_the_head_until_unfreeze_epoch(tmp_path: Path, monkeypatch) -> None:
     make_cifar10(tmp_path / "data", monkeypatch, per_batch=40, n_test=30)
     dm = CIFAR10DataModule(data_dir=str(tmp_path / "data"), val_size=50, batch_size=8)
-    task = ClassificationTask(net=Backbone(name="mobilenet_v3_small"))
+    task = ClassificationTask(net=Backbone(input_shape=(3, 32, 32), out_features=10, name="mobilenet_v3_small"))
     snapshots = _Snapshots()
     trainer = L.Trainer(
         max_epochs=2,
@@ -106,4 +106,4 @@ def test_freeze_backbone_trains_only_the_head_until_unfreeze_epoch(tmp_path: Pat
     assert torch.equal(body0, body1) and not torch.equal(head0, head1)  # epoch 0: only the head learns
     assert not torch.equal(body1, body2)  # epoch 1: the body trains too
     with pytest.raises(UserError, match="Backbone"):
-        FreezeBackbone()._body(ClassificationTask(net=MLP(in_features=3, out_features=2)))
+        FreezeBackbone()._body(ClassificationTask(net=MLP(input_shape=(3,), out_features=2)))

@@ -22,9 +22,6 @@ TINY = [
     "--data.init_args.train_sequences=64",
     "--data.init_args.val_sequences=16",
     "--data.init_args.test_sequences=8",
-    "--model.init_args.net.init_args.frame_size=32",
-    "--model.init_args.net.init_args.input_frames=4",
-    "--model.init_args.net.init_args.output_frames=3",
     "--trainer.enable_progress_bar=false",
     "--trainer.max_time=null",
 ]
@@ -32,7 +29,7 @@ TINY = [
 
 @pytest.mark.parametrize("net", [ConvLSTMForecaster, LSTMFrameGenerator])
 def test_nets_map_input_frames_to_future_frames_in_unit_range(net) -> None:
-    model = net(in_channels=1, frame_size=16, input_frames=3, output_frames=5)
+    model = net(input_shape=(3, 1, 16, 16), out_features=5)
     out = model(torch.randn(2, 3, 1, 16, 16))
     assert out.shape == (2, 5, 1, 16, 16)
     assert out.min() >= 0 and out.max() <= 1
@@ -102,8 +99,8 @@ def test_predict_writes_npy_and_png_strips(tiny_fit, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
-        (["--model.init_args.net.init_args.frame_size=64"], "frame_size: 32"),
-        (["--model.init_args.net.init_args.output_frames=5"], "output_frames: 3"),
+        (["--model.init_args.net.init_args.input_shape=[4,1,64,64]"], "the data gives [4, 1, 32, 32]"),
+        (["--model.init_args.net.init_args.out_features=5"], "out_features is 5 but the data gives 3"),
         (["--model.init_args.loss=torch.nn.CrossEntropyLoss"], "CrossEntropyLoss"),
         (["--data.init_args.frame_size=8"], "frame_size 8"),
         (["--data.init_args.input_frames=0"], "input_frames"),
@@ -122,7 +119,7 @@ def test_bad_input_exits_nonzero_naming_the_value(extra: list[str], named: str, 
 )
 def test_every_fitting_loss_runs_under_bf16_autocast(device: str) -> None:
     """BCELoss included: CUDA autocast raises on binary_cross_entropy unless the loss runs outside it."""
-    net = LSTMFrameGenerator(frame_size=16, input_frames=2, output_frames=2, channels=(4,), hidden_size=8).to(device)
+    net = LSTMFrameGenerator(input_shape=(2, 1, 16, 16), out_features=2, channels=(4,), hidden_size=8).to(device)
     inputs, targets = torch.rand(2, 2, 1, 16, 16, device=device), torch.rand(2, 2, 1, 16, 16, device=device)
     for loss in (torch.nn.MSELoss(), torch.nn.L1Loss(), torch.nn.BCELoss()):
         task = FramePredictionTask(net=net, loss=loss).to(device)

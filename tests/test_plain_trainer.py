@@ -26,7 +26,7 @@ def column(rows: list[dict[str, str]], name: str) -> list[tuple[int, float]]:
 
 def test_classification_task_trains_in_a_plain_trainer(tmp_path: Path) -> None:
     L.seed_everything(0)
-    task = ClassificationTask(net=MLP(in_features=784, out_features=10, hidden=[64]))
+    task = ClassificationTask(net=MLP(input_shape=(1, 28, 28), out_features=10, hidden=[64]))
     data = MNISTDataModule(batch_size=64, augment_shift=0)
     logger = CSVLogger(tmp_path)
     trainer = L.Trainer(

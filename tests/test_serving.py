@@ -212,7 +212,7 @@ def table(tmp_path_factory: pytest.TempPathFactory):
     write_animals(root / "animals.csv", 60)
     write_animals(root / "new.csv", 5)
     data = ["--data.init_args.source=null", f"--data.init_args.csv={root / 'animals.csv'}",
-            "--data.init_args.target=kind", "--model.init_args.net.init_args.in_features=3",
+            "--data.init_args.target=kind",
             "--model.init_args.net.init_args.out_features=3", "--model.init_args.net.init_args.hidden=[8]"]  # fmt: skip
     args = ["-c", config("tabular_mlp_multiclass.yaml"), *data, *QUIET]
     fit = run_cli("fit", *args, "--trainer.max_steps=3", "--test_after_fit=false", f"--trainer.default_root_dir={root}",

@@ -89,9 +89,9 @@ def test_samples_the_net_cannot_take_are_one_line_before_any_log_is_written(
     stream: Path, tmp_path: Path, capsys
 ) -> None:
     with pytest.raises(SystemExit) as failed:
-        run_cli("fit", *streaming_args(stream, "--model.init_args.net.init_args.in_features=100"))
+        run_cli("fit", *streaming_args(stream, "--model.init_args.net.init_args.input_shape=[100]"))
     assert failed.value.code == 2
-    assert "features per sample = 784" in error_line(capsys)
+    assert "input_shape is [100] but the data gives [1, 28, 28]" in error_line(capsys)
     assert not (tmp_path / "logs").exists()
 
 

@@ -22,9 +22,6 @@ TINY = [
     "--data.init_args.train_sequences=24",
     "--data.init_args.val_sequences=16",
     "--data.init_args.test_sequences=4",
-    "--model.init_args.net.init_args.frame_size=32",
-    f"--model.init_args.net.init_args.input_frames={FRAMES}",
-    f"--model.init_args.net.init_args.output_frames={FRAMES}",
     "--model.init_args.optimizer.init_args.lr=0.01",
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
@@ -80,17 +77,17 @@ def test_predict_writes_the_future_frames_as_npy(tiny_fit) -> None:
 
 
 def test_simvp_maps_a_clip_to_as_many_future_frames_in_unit_range() -> None:
-    net = SimVP(frame_size=16, input_frames=3, output_frames=3, hidden_spatial=4, hidden_temporal=8, temporal_layers=2)
+    net = SimVP(input_shape=(3, 1, 16, 16), out_features=3, hidden_spatial=4, hidden_temporal=8, temporal_layers=2)
     out = net(torch.rand(2, 3, 1, 16, 16))
     assert out.shape == (2, 3, 1, 16, 16) and out.min() >= 0 and out.max() <= 1
     out.mean().backward()
     assert all(p.grad is not None for p in net.parameters())
-    with pytest.raises(ValueError, match="output_frames 5 must equal input_frames 3"):
-        SimVP(frame_size=16, input_frames=3, output_frames=5)
+    with pytest.raises(ValueError, match="out_features 5 must equal the 3 input frames"):
+        SimVP(input_shape=(3, 1, 16, 16), out_features=5)
 
 
 def test_scheduled_sampling_feeds_the_true_frames_back_only_when_asked() -> None:
-    net = ConvLSTMForecaster(frame_size=8, input_frames=2, output_frames=3, hidden_channels=(4,), patch=2)
+    net = ConvLSTMForecaster(input_shape=(2, 1, 8, 8), out_features=3, hidden_channels=(4,), patch=2)
     inputs, truth, other = torch.rand(3, 2, 1, 8, 8), torch.rand(3, 3, 1, 8, 8), torch.rand(3, 3, 1, 8, 8)
     with torch.no_grad():
         fed = net(inputs, truth, teacher_ratio=1.0)

@@ -33,34 +33,27 @@ class TinyResNet(nn.Module):
 
     def __init__(
         self,
-        in_channels: int = 1,
-        image_size: int = 28,
-        out_features: int = 10,
+        input_shape: Sequence[int],
+        out_features: int,
         width: int = 16,
         blocks: int = 2,
         activation: Activation = "relu",
         init: InitStrategy = "default",
     ) -> None:
         super().__init__()
-        self.in_channels = in_channels
-        self.image_size = image_size
+        # Every net takes these two; blueprint links them from the data (one sample's shape, the class count)
+        self.input_shape = tuple(input_shape)  # (C, H, W): the task builds the TensorBoard graph and summary from it
         self.out_features = out_features  # ClassificationTask reads the number of classes from here
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1), make_activation(activation), nn.MaxPool2d(2)
+            nn.Conv2d(self.input_shape[0], width, 3, padding=1), make_activation(activation), nn.MaxPool2d(2)
         )
         self.blocks = nn.Sequential(*(ResidualBlock(width, activation) for _ in range(blocks)))
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, out_features))
         initialize(self, init, activation)  # every Conv and Linear, with the gain that fits the activation
 
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """One sample's (C, H, W): the task builds the TensorBoard graph and summary from it."""
-        return (self.in_channels, self.image_size, self.image_size)
-
     def check_input_shape(self, shape: Sequence[int]) -> None:
         """Called before the first step with the data's sample shape, so a mismatch fails early and clearly."""
-        check_equal("channels", shape[0], self.in_channels, "model.net.init_args.in_channels")
-        check_equal("image size", shape[-1], self.image_size, "model.net.init_args.image_size")
+        check_equal("channels", shape[0], self.input_shape[0], "input_shape", tuple(shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))

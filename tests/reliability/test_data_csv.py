@@ -48,7 +48,7 @@ def test_a_duplicated_target_column_is_refused_by_name(tmp_path: Path, capsys: p
     copies = [[*row, value] for row, value in zip(rows, target, strict=True)]
     path = write_csv(tmp_path / "dup.csv", ["a", "b", "c", "d", "value", "value"], copies)
     with pytest.raises(SystemExit) as failed:
-        fit_csv(tmp_path, path, "value", "--model.init_args.net.init_args.in_features=5")
+        fit_csv(tmp_path, path, "value")
     assert failed.value.code == 2
     line = error_line(capsys)
     assert str(path) in line and "'value'" in line and "value.1" not in line, line
@@ -59,7 +59,7 @@ def test_duplicated_feature_columns_are_all_named(tmp_path: Path, capsys: pytest
     rows, _ = noise_table()
     path = write_csv(tmp_path / "dup.csv", ["a", "b", "a", "b", "value"], rows)
     with pytest.raises(SystemExit):
-        fit_csv(tmp_path, path, "value", "--model.init_args.net.init_args.in_features=4")
+        fit_csv(tmp_path, path, "value")
     line = error_line(capsys)
     assert str(path) in line and "['a', 'b']" in line and "a.1" not in line, line
 
@@ -75,7 +75,7 @@ def test_a_non_finite_regression_target_is_refused_naming_file_column_and_row(
         rows[row][-1] = value
     path = write_csv(tmp_path / "table.csv", ["a", "b", "c", "d", "value"], rows)
     with pytest.raises(SystemExit) as failed:
-        fit_csv(tmp_path, path, "value", "--model.init_args.net.init_args.in_features=4")
+        fit_csv(tmp_path, path, "value")
     assert failed.value.code == 2
     line = error_line(capsys)
     assert str(path) in line and "target column 'value'" in line and f"row {bad_rows[0]}" in line, line
@@ -87,7 +87,7 @@ def test_a_feature_beyond_float32_is_refused_like_inf(tmp_path: Path, capsys: py
     rows[5][1] = "1e39"
     path = write_csv(tmp_path / "table.csv", ["a", "b", "c", "d", "value"], rows)
     with pytest.raises(SystemExit):
-        fit_csv(tmp_path, path, "value", "--model.init_args.net.init_args.in_features=4")
+        fit_csv(tmp_path, path, "value")
     line = error_line(capsys)
     assert str(path) in line and "feature column 'b'" in line and "row 5" in line, line
 
@@ -98,7 +98,7 @@ def test_a_huge_field_is_quoted_briefly(tmp_path: Path, capsys: pytest.CaptureFi
     rows[3][2] = "x" * 1_000_000
     path = write_csv(tmp_path / "table.csv", ["a", "b", "c", "d", "value"], rows)
     with pytest.raises(SystemExit):
-        fit_csv(tmp_path, path, "value", "--model.init_args.net.init_args.in_features=4")
+        fit_csv(tmp_path, path, "value")
     line = error_line(capsys)
     assert "feature column 'c' is not numeric" in line and "row 3" in line and "..." in line, line
     assert len(line) < 400 + len(str(path)), len(line)
@@ -124,7 +124,6 @@ def test_a_class_too_small_to_split_is_named_by_its_label(tmp_path: Path, capsys
             tmp_path,
             path,
             "species",
-            "--model.init_args.net.init_args.in_features=1",
             "--data.init_args.batch_size=8",
             config_name="tabular_mlp_multiclass.yaml",
         )

@@ -94,7 +94,6 @@ def test_a_resume_on_an_edited_csv_is_refused_naming_the_file(tmp_path: Path, ca
     """Rows appended to the CSV move others between the splits, though every option is the same."""
     csv = csv_table(tmp_path / "table.csv", 100)
     options = ("--data.init_args.source=null", f"--data.init_args.csv={csv}", "--data.init_args.target=y")
-    options += ("--model.init_args.net.init_args.in_features=1",)
     run_cli("fit", *tabular(*options))
     csv_table(csv, 120)
     with pytest.raises(SystemExit) as failed:

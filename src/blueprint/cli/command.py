@@ -15,6 +15,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 
 from blueprint.checkpointing.run_lock import release_run_locks
 from blueprint.cli.config_files import check_config_files
+from blueprint.cli.links import link_data_and_model
 from blueprint.cli.parser import OneLineErrorParser, root_message
 from blueprint.cli.preflight import check_before_run, keep_sync_batchnorm_to_gpus, prepare_config
 from blueprint.cli.save_config import SaveConfigToRun
@@ -41,8 +42,9 @@ class BlueprintCLI(LightningCLI):
             default=True,
             help="After fit, evaluate the best checkpoint on the test split (fit subcommand only).",
         )
-        # Lightning's "forced callback": every run keeps best and last checkpoints; configs set what to monitor
+        # Lightning's "forced callback": every run keeps best and last checkpoints; the task says what to monitor
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        link_data_and_model(parser)  # net sizes from the data, checkpoint.monitor/mode from the task
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Before Lightning reads hparams from `--ckpt_path`: resolve `last`, refuse unsafe or foreign checkpoints."""

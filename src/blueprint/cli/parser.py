@@ -3,7 +3,11 @@
 import re
 from typing import Any, NoReturn
 
+from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
+
+from blueprint.cli.links import check_given_values, linking
+from blueprint.errors import UserError
 
 
 class OneLineErrorParser(LightningArgumentParser):
@@ -15,6 +19,19 @@ class OneLineErrorParser(LightningArgumentParser):
     def print_usage(self, file: Any = None) -> None:
         """Called before an error only: the ~45 lines of options would bury it; a tip points at --help instead."""
 
+    def instantiate(self, namespace: Namespace, *args: Any, **kwargs: Any) -> Namespace:
+        """The data links see the task being built, and a linked value set by hand must equal the linked one."""
+        with linking(namespace):
+            try:
+                built = super().instantiate(namespace, *args, **kwargs)
+            except ValueError as err:  # a link wraps the data's UserError (e.g. a bad CSV) in its own message
+                cause: BaseException | None = err
+                while cause is not None and not isinstance(cause, UserError):
+                    cause = cause.__cause__
+                raise (cause or err) from err
+        check_given_values(namespace, built)
+        return built
+
 
 MAX_ERROR_CHARS = 400  # a huge value quoted whole would bury the message
 
@@ -22,6 +39,14 @@ MAX_ERROR_CHARS = 400  # a huge value quoted whole would bury the message
 def innermost_reason(message: str) -> str:
     """'Parser key "model": Does not validate against any of the Union subtypes ... Option 'hiden' is not accepted'
     -> "model.net (blueprint.nets.MLP): Option 'hiden' is not accepted": the option the user wrote, and why."""
+    linked = re.search(r"argument (?:\w+\()?([\w.]+)\)? --> ([\w.]+): ", message)
+    given = re.search(r'Linked "([\w.]+)" must be given via "([\w.]+)"', message)
+    if given:
+        return f"{given.group(1)} cannot be set: blueprint links it from {given.group(2)} (src/blueprint/cli/links.py)"
+    if linked:  # jsonargparse refuses a link target on the command line with a bare "invalid value"
+        return (
+            f"{linked.group(2)} cannot be set: blueprint links it from {linked.group(1)} (src/blueprint/cli/links.py)"
+        )
     if "Union subtypes" in message:
         keys = re.findall(r'Parser key "([^"]+)"', message)
         classes = list(re.finditer(r"class_path '([^']+)': ", message))

@@ -17,6 +17,7 @@ from blueprint.checkpointing.run_dirs import (
     next_config_name,
     resolve_last,
 )
+from blueprint.cli.links import NET_KEYS
 from blueprint.cli.loggers import prepare_loggers
 from blueprint.data.base import InMemoryDataModule
 from blueprint.errors import UserError
@@ -134,6 +135,8 @@ def check_same_model(path: str, hparams: dict[str, Any], model_config: Any) -> N
         )
     saved_args, config_args = saved_net.get("init_args", {}), config_net.get("init_args", {})
     for key in sorted(set(saved_args) & set(config_args)):
+        if key in NET_KEYS and config_args[key] is None:
+            continue  # left to the data link; the data must then agree with the checkpoint's value
         if saved_args[key] != config_args[key]:
             raise UserError(
                 f"ckpt_path {path!r} was trained with model.net {key}={saved_args[key]}, but the config sets "

@@ -7,6 +7,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 
 from blueprint.cli.hparams import comparable_hparams
+from blueprint.cli.links import write_linked_values
 from blueprint.cli.preflight import check_resumed_one_cycle
 
 
@@ -35,6 +36,8 @@ class SaveConfigToRun(SaveConfigCallback):
 
         MLflow also keeps the resolved config.yaml as an artifact, and the run folder as the tag `log_dir`.
         """
+        if self.run_dir is not None:  # config.yaml is written: it shows the linked values too
+            write_linked_values(os.path.join(self.run_dir, self.config_filename), trainer, pl_module)
         hparams = comparable_hparams(self.config)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab needs a metric registered with them

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from blueprint.nets.shapes import check_equal
+from blueprint.nets.shapes import check_equal, image_shape
 
 
 def _last_linear(model: nn.Module) -> str:
@@ -41,7 +41,8 @@ def _adapt_stem(model: nn.Module, in_channels: int) -> None:
 class Backbone(nn.Module):
     """`weights` (e.g. "DEFAULT", "IMAGENET1K_V1") downloads pretrained weights; None (default) starts from scratch.
 
-    `in_channels` other than 3 (e.g. 1 for MNIST) replaces the first convolution; only without pretrained weights.
+    `input_shape` is one image's (C, H, W); C other than 3 (e.g. 1 for MNIST) replaces the first convolution, only
+    without pretrained weights.
 
     With weights, the weights' own preprocessing (resize, crop, ImageNet normalization) runs inside `forward`,
     so feed images in [0, 1] (CIFAR10DataModule: `normalize: false`).
@@ -49,11 +50,10 @@ class Backbone(nn.Module):
 
     def __init__(
         self,
+        input_shape: Sequence[int],
+        out_features: int,
         name: str = "resnet18",
-        out_features: int = 10,
         weights: str | None = None,
-        in_channels: int = 3,
-        image_size: int = 32,
     ) -> None:
         super().__init__()
         from torchvision import models
@@ -61,13 +61,13 @@ class Backbone(nn.Module):
         available = models.list_models(module=models)
         if name not in available:
             raise ValueError(f"unknown torchvision classification model {name!r}; choose one of {available}")
-        self.in_channels = in_channels
-        self.image_size = image_size
+        in_channels = image_shape(input_shape, name)[0]
+        self.input_shape = tuple(input_shape)  # per sample; the CLI links it from data.input_shape
         self.out_features = out_features
         if weights and in_channels != 3:
             raise ValueError(
-                f"pretrained weights expect 3-channel images (got in_channels={in_channels}); repeat the channel or "
-                "train from scratch (weights: null)"
+                f"pretrained weights expect 3-channel images (got input_shape={tuple(input_shape)}); repeat the "
+                "channel or train from scratch (weights: null)"
             )
         self.model = models.get_model(name, weights=weights)
         if in_channels != 3:
@@ -79,13 +79,8 @@ class Backbone(nn.Module):
         setattr(parent, attr, nn.Linear(old.in_features, out_features))
         self.preprocess = models.get_model_weights(name).verify(weights).transforms() if weights else None
 
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return (self.in_channels, self.image_size, self.image_size)
-
     def check_input_shape(self, shape: Sequence[int]) -> None:
-        check_equal("channels", shape[0], self.in_channels, "model.net.init_args.in_channels")
-        check_equal("image size", shape[-1], self.image_size, "model.net.init_args.image_size")
+        check_equal("images (C, H, W)", tuple(shape), self.input_shape, "input_shape")
 
     def head(self) -> nn.Module:
         """The new classification layer (trainable from the start when the body is frozen)."""

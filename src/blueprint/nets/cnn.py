@@ -8,7 +8,7 @@ from torch import nn
 from blueprint.errors import UserError
 from blueprint.nets.activations import Activation, make_activation
 from blueprint.nets.init import InitStrategy, initialize
-from blueprint.nets.shapes import check_equal
+from blueprint.nets.shapes import check_equal, image_shape
 
 
 class CNN(nn.Module):
@@ -16,9 +16,8 @@ class CNN(nn.Module):
 
     def __init__(
         self,
-        in_channels: int = 1,
-        image_size: int = 28,
-        out_features: int = 10,
+        input_shape: Sequence[int],
+        out_features: int,
         channels: Sequence[int] = (32, 64),
         convs_per_block: int = 1,
         kernel_size: int = 3,
@@ -33,10 +32,10 @@ class CNN(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (padding keeps the size only then), got {kernel_size}")
-        if image_size < 2 ** len(channels):
-            raise ValueError(f"image_size {image_size} is too small for {len(channels)} pooling blocks")
-        self.in_channels = in_channels
-        self.image_size = image_size
+        in_channels, height, across = image_shape(input_shape, "the CNN")
+        if min(height, across) < 2 ** len(channels):
+            raise ValueError(f"images {height}x{across} are too small for {len(channels)} pooling blocks")
+        self.input_shape = (in_channels, height, across)  # per sample; the CLI links it from data.input_shape
         self.out_features = out_features
         blocks: list[nn.Module] = []
         width = in_channels
@@ -49,29 +48,22 @@ class CNN(nn.Module):
                 width = out
             blocks.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*blocks)
-        side = image_size // 2 ** len(channels)
+        pooled = (height // 2 ** len(channels)) * (across // 2 ** len(channels))
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(dropout),
-            nn.Linear(width * side * side, hidden),
+            nn.Linear(width * pooled, hidden),
             make_activation(activation),
             nn.Dropout(dropout),
             nn.Linear(hidden, out_features),
         )
         initialize(self, init, activation)
 
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Per-sample (C, H, W) used for the model summary and graph."""
-        return (self.in_channels, self.image_size, self.image_size)
-
     def check_input_shape(self, shape: Sequence[int]) -> None:
         """Channels and image size must match the data exactly."""
         if len(shape) != 3:
             raise UserError(f"the CNN takes images (C, H, W) but the data gives samples of shape {tuple(shape)}")
-        check_equal("channels", shape[0], self.in_channels, "model.net.init_args.in_channels")
-        check_equal("image height", shape[1], self.image_size, "model.net.init_args.image_size")
-        check_equal("image width", shape[2], self.image_size, "model.net.init_args.image_size")
+        check_equal("images (C, H, W)", tuple(shape), self.input_shape, "input_shape")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

@@ -43,25 +43,22 @@ class ConvLSTMForecaster(FrameClipNet):
 
     def __init__(
         self,
-        in_channels: int = 1,
-        frame_size: int = 64,
-        input_frames: int = 10,
-        output_frames: int = 10,
+        input_shape: Sequence[int],
+        out_features: int | None = None,
         hidden_channels: Sequence[int] = (32, 32),
         kernel_size: int = 3,
         patch: int = 4,
     ) -> None:
         super().__init__()
+        self.read_clip_shape(input_shape, out_features)
+        in_channels, frame_size = self.in_channels, self.frame_size
         if not hidden_channels:
             raise ValueError("hidden_channels must name at least one layer, e.g. [32, 32]")
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 1 (to keep the frame size), got {kernel_size}")
         if patch < 1 or frame_size % patch:
             raise ValueError(f"patch {patch} must be >= 1 and divide frame_size {frame_size}")
-        if input_frames < 1 or output_frames < 1:
-            raise ValueError(f"input_frames and output_frames must be >= 1, got {input_frames}, {output_frames}")
-        self.in_channels, self.frame_size, self.patch = in_channels, frame_size, patch
-        self.input_frames, self.output_frames = input_frames, output_frames
+        self.patch = patch
         folded = in_channels * patch * patch
         widths = [folded, *hidden_channels]
         self.encoder = nn.ModuleList(ConvLSTMCell(a, b, kernel_size) for a, b in zip(widths, widths[1:], strict=False))

@@ -16,8 +16,8 @@ class MLP(nn.Module):
 
     def __init__(
         self,
-        in_features: int = 784,
-        out_features: int = 10,
+        input_shape: Sequence[int],
+        out_features: int,
         hidden: Sequence[int] = (256, 128),
         activation: Activation = "relu",
         dropout: float = 0.0,
@@ -27,10 +27,11 @@ class MLP(nn.Module):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.in_features = in_features
+        self.input_shape = tuple(input_shape)  # per sample; the CLI links it from data.input_shape
+        self.in_features = math.prod(self.input_shape)
         self.out_features = out_features
         layers: list[nn.Module] = [nn.Flatten()]
-        width = in_features
+        width = self.in_features
         for size in hidden:
             layers.append(nn.Linear(width, size, bias=not batch_norm))
             if batch_norm:
@@ -43,14 +44,9 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers)
         initialize(self, init, activation)
 
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Per-sample shape used for the model summary and graph."""
-        return (self.in_features,)
-
     def check_input_shape(self, shape: Sequence[int]) -> None:
-        """Any per-sample shape works if it flattens to `in_features`."""
-        check_equal("features per sample", math.prod(shape), self.in_features, "model.net.init_args.in_features")
+        """Any per-sample shape works if it flattens to as many features as `input_shape`."""
+        check_equal("features per sample", math.prod(shape), self.in_features, "input_shape", tuple(shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)

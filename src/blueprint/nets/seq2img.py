@@ -10,13 +10,10 @@ from blueprint.nets.shapes import check_equal
 
 
 def check_frames(shape: Sequence[int], expected: Sequence[int]) -> None:
-    """Data (T_in, C, H, W) against a net's expected input: fail early, naming the config key to change."""
-    names = ("input frames", "channels", "frame height", "frame width")
-    keys = ("input_frames", "in_channels", "frame_size", "frame_size")
+    """Data (T_in, C, H, W) against a net's expected input: fail early, naming both shapes."""
     if len(shape) != 4:
         raise UserError(f"the data gives per-sample shape {tuple(shape)}; this net reads (T_in, C, H, W) sequences")
-    for name, key, got, want in zip(names, keys, shape, expected, strict=True):
-        check_equal(name, got, want, f"model.net.init_args.{key}")
+    check_equal("clips (T_in, C, H, W)", tuple(shape), tuple(expected), "input_shape")
 
 
 def mix_in_truth(predicted: torch.Tensor, truth: torch.Tensor, ratio: float) -> torch.Tensor:
@@ -28,16 +25,29 @@ def mix_in_truth(predicted: torch.Tensor, truth: torch.Tensor, ratio: float) -> 
 
 
 class FrameClipNet(nn.Module):
-    """A net that reads (B, T_in, C, H, W) clips of square frames: the shape the summary, graph and data checks use."""
+    """A net that reads (B, T_in, C, H, W) clips of square frames: the shape the summary, graph and data checks use.
+
+    Every frame net takes `input_shape` (T_in, C, H, W) and `out_features`, here the number of frames to predict
+    (None: as many as it reads). The name is every net's: the CLI links both from the data (the frames from
+    data.target_frames), and a link reaches only an argument that every net has. `output_frames` keeps the number.
+    """
 
     input_frames: int
     in_channels: int
     frame_size: int
+    output_frames: int
+    out_features: int
 
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Per-sample (T_in, C, H, W), used for the model summary and graph."""
-        return (self.input_frames, self.in_channels, self.frame_size, self.frame_size)
+    def read_clip_shape(self, input_shape: Sequence[int], output_frames: int | None) -> None:
+        """Set input_shape, input_frames, in_channels, frame_size and output_frames, or fail on a bad shape."""
+        if len(input_shape) != 4 or input_shape[2] != input_shape[3]:
+            raise ValueError(f"input_shape must be (T_in, C, H, W) with square frames, got {tuple(input_shape)}")
+        self.input_shape = tuple(int(n) for n in input_shape)  # the CLI links it from data.input_shape
+        self.input_frames, self.in_channels, self.frame_size = self.input_shape[:3]
+        self.output_frames = self.input_frames if output_frames is None else output_frames
+        self.out_features = self.output_frames
+        if self.input_frames < 1 or self.output_frames < 1:
+            raise ValueError(f"input and output frames must be >= 1, got {self.input_frames}, {self.output_frames}")
 
     def check_input_shape(self, shape: Sequence[int]) -> None:
         check_frames(shape, self.input_shape)
@@ -52,21 +62,17 @@ class LSTMFrameGenerator(FrameClipNet):
 
     def __init__(
         self,
-        in_channels: int = 1,
-        frame_size: int = 64,
-        input_frames: int = 10,
-        output_frames: int = 10,
+        input_shape: Sequence[int],
+        out_features: int | None = None,
         channels: Sequence[int] = (16, 32, 64),
         hidden_size: int = 256,
         num_layers: int = 2,
     ) -> None:
         super().__init__()
+        self.read_clip_shape(input_shape, out_features)
+        in_channels, frame_size = self.in_channels, self.frame_size
         if not channels or frame_size % 2 ** len(channels):
             raise ValueError(f"frame_size {frame_size} must be divisible by 2**len(channels) = {2 ** len(channels)}")
-        if input_frames < 1 or output_frames < 1:
-            raise ValueError(f"input_frames and output_frames must be >= 1, got {input_frames}, {output_frames}")
-        self.in_channels, self.frame_size = in_channels, frame_size
-        self.input_frames, self.output_frames = input_frames, output_frames
         self.seed_shape = (channels[-1], frame_size // 2 ** len(channels), frame_size // 2 ** len(channels))
         widths = [in_channels, *channels]
         encoder: list[nn.Module] = []

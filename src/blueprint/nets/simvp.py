@@ -5,6 +5,8 @@ A per-frame conv encoder shrinks each frame 4x; the translator sees the whole cl
 encoder layer, turns each frame's translated features back into pixels. Layer names follow OpenSTL's reference.
 """
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -141,10 +143,8 @@ class SimVP(FrameClipNet):
 
     def __init__(
         self,
-        in_channels: int = 1,
-        frame_size: int = 64,
-        input_frames: int = 10,
-        output_frames: int = 10,
+        input_shape: Sequence[int],
+        out_features: int | None = None,
         hidden_spatial: int = 64,
         hidden_temporal: int = 512,
         spatial_layers: int = 4,
@@ -153,13 +153,13 @@ class SimVP(FrameClipNet):
         patch: int = 1,
     ) -> None:
         super().__init__()
-        if output_frames != input_frames:
+        self.read_clip_shape(input_shape, out_features)
+        in_channels, frame_size, input_frames = self.in_channels, self.frame_size, self.input_frames
+        if self.output_frames != input_frames:
             raise ValueError(
-                f"SimVP predicts as many frames as it reads: output_frames {output_frames} must equal input_frames "
-                f"{input_frames}"
+                f"SimVP predicts as many frames as it reads: out_features {out_features} must equal the "
+                f"{input_frames} input frames"
             )
-        if input_frames < 1:
-            raise ValueError(f"input_frames must be >= 1, got {input_frames}")
         if patch < 1 or spatial_layers < 2 or spatial_layers % 2 or frame_size % (patch * 2 ** (spatial_layers // 2)):
             raise ValueError(
                 f"spatial_layers must be even and >= 2, and patch * 2**(spatial_layers/2) must divide frame_size "
@@ -169,8 +169,7 @@ class SimVP(FrameClipNet):
             raise ValueError(f"temporal_layers must be >= 2 (into and out of the translator), got {temporal_layers}")
         if hidden_spatial % 2:
             raise ValueError(f"hidden_spatial must be even (GroupNorm with 2 groups), got {hidden_spatial}")
-        self.in_channels, self.frame_size, self.patch = in_channels, frame_size, patch
-        self.input_frames, self.output_frames = input_frames, output_frames
+        self.patch = patch
         folded = in_channels * patch * patch
         self.encoder = Encoder(folded, hidden_spatial, spatial_layers)
         clip = input_frames * hidden_spatial

@@ -17,6 +17,7 @@ class BinaryClassificationTask(BaseTask):
 
     monitor = "val/loss"
     monitor_mode = "min"
+    net_outputs = 1  # one logit for two classes: the CLI links this, not the class count, to the net's out_features
 
     def __init__(
         self,

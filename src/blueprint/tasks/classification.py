@@ -52,7 +52,10 @@ class ClassificationTask(BaseTask):
         self.drop_unplain_hparams()
         self.num_classes = int(getattr(net, "out_features", 0))
         if self.num_classes < 2:
-            raise UserError(f"the net has {self.num_classes} outputs; a classifier needs at least 2")
+            raise UserError(
+                f"the net has {self.num_classes} outputs; a classifier needs at least 2 (data with continuous values, "
+                "which gives one, takes blueprint.tasks.RegressionTask)"
+            )
         metrics = MetricCollection(
             {
                 "acc": MulticlassAccuracy(self.num_classes, average="micro"),

@@ -116,7 +116,7 @@ class FramePredictionTask(BaseTask):
         if frames is not None and self.output_frames is not None and frames != self.output_frames:
             raise UserError(
                 f"shape mismatch: the data asks for {frames} target frames but the net predicts {self.output_frames}; "
-                f"set model.net.init_args.output_frames: {frames}"
+                f"build the net with out_features={frames} (the blueprint command sets it from the data)"
             )
 
     def teacher_ratio(self) -> float:
