@@ -25,10 +25,12 @@ class OneLineErrorParser(LightningArgumentParser):
             try:
                 built = super().instantiate(namespace, *args, **kwargs)
             except ValueError as err:  # a link wraps the data's UserError (e.g. a bad CSV) in its own message
-                cause: BaseException | None = err
+                cause = err.__cause__
                 while cause is not None and not isinstance(cause, UserError):
                     cause = cause.__cause__
-                raise (cause or err) from err
+                if cause is None:
+                    raise
+                raise cause from err
         check_given_values(namespace, built)
         return built
 
