@@ -280,8 +280,9 @@ def test_features_option_picks_the_columns_the_net_reads(tmp_path: Path) -> None
         "--data.init_args.features=[petal_length, petal_width]",
         *QUIET,
     )
-    assert tuple(cli.datamodule.input_shape) == (2,)
-    assert float(cli.trainer.callback_metrics["test/acc"]) >= 0.9
+    assert tuple(cli.datamodule.input_shape) == (2,) and cli.model.net.input_shape == (2,)  # linked from the data
+    # 27 of 30 test rows is 0.9 exactly, 0.89999998 in float32 (the best-val/acc checkpoint since it is linked)
+    assert float(cli.trainer.callback_metrics["test/acc"]) >= 0.9 - 1e-6
 
 
 def batch_size_finder(max_trials: int) -> str:
