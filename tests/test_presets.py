@@ -72,10 +72,11 @@ def test_amp_preset_trains_in_bf16_on_cpu() -> None:
     assert cli.trainer.precision == "bf16-mixed" and cli.trainer.global_step == 3
     assert next(c for c in cli.trainer.callbacks if isinstance(c, AutocastSeen)).dtypes == {torch.bfloat16}
     assert float(cli.trainer.callback_metrics["train/loss"]) < 3.0
+    assert cli.trainer.optimizers[0].defaults["fused"]  # nothing clips: the fused step, though no config asks for it
 
 
 def test_amp_preset_with_gradient_clipping_clips_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Clipping under bf16-mixed works with the configs' optimizer as it is (no fused step to undo)."""
+    """Clipping under bf16-mixed: the optimizer is built with its unfused step, which Lightning can clip for."""
     clips = []
     clip_grad_norm = torch.nn.utils.clip_grad_norm_
     monkeypatch.setattr(
@@ -85,7 +86,17 @@ def test_amp_preset_with_gradient_clipping_clips_every_step(monkeypatch: pytest.
     groups = "--model.init_args.weight_decay_exclude_norm_bias=true"
     cli = run_cli("fit", "-c", config("mnist_mlp.yaml"), "-c", preset("amp"), *fast_args(3), clip, groups)
     assert cli.trainer.global_step == 3 and clips == [0.5, 0.5, 0.5]
-    assert [g["weight_decay"] for g in cli.trainer.optimizers[0].param_groups] == [0.0001, 0.0]
+    optimizer = cli.trainer.optimizers[0]
+    assert not optimizer.defaults["fused"]  # Lightning refuses to clip for a fused step under mixed precision
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.0001, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("option", "fused"), [([], True), (["--model.init_args.optimizer.init_args.fused=false"], False)]
+)
+def test_the_fused_step_is_taken_unless_the_config_says_otherwise(option: list[str], fused: bool) -> None:
+    cli = run_cli("fit", "-c", config("mnist_mlp.yaml"), *fast_args(2), *option)
+    assert bool(cli.trainer.optimizers[0].defaults["fused"]) == fused
 
 
 def test_profile_preset_writes_a_per_hook_report() -> None:

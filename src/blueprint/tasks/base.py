@@ -10,6 +10,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from blueprint.errors import UserError
+from blueprint.optim.fused import build_optimizer
 from blueprint.optim.param_groups import decay_and_no_decay
 from blueprint.optim.schedules import WarmupCosineLR, check_schedule_covers_run
 
@@ -132,7 +133,7 @@ class BaseTask(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """`weight_decay_exclude_norm_bias` puts biases and normalization params in a group with weight_decay 0."""
-        optimizer = self.optimizer(self._param_groups())
+        optimizer = build_optimizer(self.optimizer, self._param_groups, self.trainer)
         if self.scheduler is None:
             return optimizer
         scheduler, interval = self._build_scheduler(optimizer)
