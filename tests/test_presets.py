@@ -135,3 +135,31 @@ def test_lr_suggestion_is_the_steepest_fall_per_decade() -> None:
     lrs = [10 ** (-6 + 6 * i / 99) for i in range(100)]
     losses = [3.3 - 1.5 / (1 + math.exp(-2 * (math.log10(lr) + 2.5))) + 0.01 * (-1) ** i for i, lr in enumerate(lrs)]
     assert steepest_descent_lr(lrs, losses) == pytest.approx(10**-2.5, rel=0.3)
+
+
+def test_a_resumed_run_steps_as_its_own_run_builds_the_optimizer_not_as_the_checkpoint_did() -> None:
+    """Restored param groups carry the saved run's `fused`; the resumed run's own choice wins (16-mixed needs it)."""
+    amp = ["-c", config("mnist_mlp.yaml"), "-c", preset("amp")]
+    first = run_cli("fit", *amp, *fast_args(2), "--trainer.gradient_clip_val=0.5")  # clips: built unfused
+    last = first.trainer.checkpoint_callback.last_model_path
+    assert [g["fused"] for g in torch.load(last, weights_only=True)["optimizer_states"][0]["param_groups"]] == [None]
+    resumed = run_cli("fit", *amp, *fast_args(4), f"--ckpt_path={last}")  # no clipping: built fused
+    assert resumed.trainer.global_step == 4
+    assert [g["fused"] for g in resumed.trainer.optimizers[0].param_groups] == [True]
+
+
+def test_a_fused_step_set_in_the_config_with_clipping_under_amp_is_refused_by_name(capsys) -> None:
+    fused = "--model.init_args.optimizer.init_args.fused=true"
+    with pytest.raises(SystemExit) as refused:
+        run_cli(
+            "fit",
+            "-c",
+            config("mnist_mlp.yaml"),
+            "-c",
+            preset("amp"),
+            *fast_args(2),
+            fused,
+            "--trainer.gradient_clip_val=0.5",
+        )
+    assert refused.value.code == 2
+    assert "fused: true on AdamW" in capsys.readouterr().err

@@ -26,6 +26,7 @@ class StopOnNonFiniteLoss(Callback):
     def __init__(self, every_n_steps: int | None = None) -> None:
         self.every_n_steps = every_n_steps
         self.first_bad_step: torch.Tensor | None = None  # -1 until a loss is non-finite
+        self._checked_at = -1  # the optimizer step last checked
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.first_bad_step = torch.tensor(-1, device=pl_module.device)
@@ -38,7 +39,9 @@ class StopOnNonFiniteLoss(Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
         every = self.every_n_steps or getattr(trainer, "log_every_n_steps", 50)  # set by Lightning, untyped
-        if every and trainer.global_step % every == 0:
+        step = trainer.global_step
+        if every and step % every == 0 and step != self._checked_at:  # once per optimizer step (accumulation)
+            self._checked_at = step
             self._stop_if_damaged(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -1,4 +1,4 @@
-"""How the optimizer and LR schedule are built: parameter groups and the schedules torch lacks."""
+"""How the optimizer and LR schedule are built: parameter groups, the fused step, schedules torch lacks."""
 
 from blueprint.optim.schedules import WarmupCosineLR
 

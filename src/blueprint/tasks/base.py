@@ -10,7 +10,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from blueprint.errors import UserError
-from blueprint.optim.fused import build_optimizer
+from blueprint.optim.fused import build_optimizer, keep_built_fused
 from blueprint.optim.param_groups import decay_and_no_decay
 from blueprint.optim.schedules import WarmupCosineLR, check_schedule_covers_run
 
@@ -96,7 +96,9 @@ class BaseTask(L.LightningModule):
         """Task-specific compatibility checks (number of classes, ...)."""
 
     def on_train_start(self) -> None:
-        """A OneCycleLR shorter than the run (a resumed one given more epochs) fails before step one."""
+        """Restored optimizers step as this run built them; a OneCycleLR shorter than the run fails before step one."""
+        for optimizer in self.trainer.optimizers:  # runs after a resumed run restored its optimizer state
+            keep_built_fused(optimizer)
         check_schedule_covers_run(self.trainer)
 
     def on_validation_epoch_end(self) -> None:

@@ -45,7 +45,8 @@ class BinaryClassificationTask(BaseTask):
         outputs = int(getattr(net, "out_features", 1))
         if outputs != 1:
             raise UserError(
-                f"the net has {outputs} outputs; binary classification needs 1 (a logit): set out_features: 1"
+                f"the net has {outputs} outputs; binary classification needs 1 (a logit): build the net with "
+                "out_features=1 (the CLI links it)"
             )
         metrics = MetricCollection(
             {
