@@ -1,6 +1,5 @@
 """Nothing hidden: the callbacks a run's Trainer holds are exactly those its saved config.yaml lists."""
 
-import importlib
 from pathlib import Path
 
 import pytest
@@ -8,6 +7,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, TQDMProgressBar
 from lightning.pytorch.cli import SaveConfigCallback
 
+from blueprint.cli.config_files import class_named
 from tests.conftest import config, run_cli
 from tests.fast import fast_args
 
@@ -20,8 +20,7 @@ def listed_classes(saved: dict) -> list[type]:
     """The callback classes a saved config names: trainer.callbacks, and the `checkpoint` section's ModelCheckpoint."""
     classes = [ModelCheckpoint] if saved.get("checkpoint") else []
     for entry in saved["trainer"].get("callbacks") or []:
-        module, _, name = entry["class_path"].rpartition(".")
-        classes.append(getattr(importlib.import_module(module), name))
+        classes.append(class_named(entry["class_path"]))
     return classes
 
 

@@ -1,6 +1,5 @@
 """The `blueprint` command: LightningCLI with fit/validate/test/predict, shared defaults and one-line errors."""
 
-import importlib
 import logging
 import os
 import sys
@@ -14,7 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from blueprint.checkpointing.run_lock import release_run_locks
-from blueprint.cli.config_files import check_config_files
+from blueprint.cli.config_files import check_config_files, class_named
 from blueprint.cli.links import link_data_and_model
 from blueprint.cli.parser import OneLineErrorParser, root_message
 from blueprint.cli.preflight import check_before_run, keep_sync_batchnorm_to_gpus, prepare_config
@@ -98,12 +97,7 @@ class BlueprintCLI(LightningCLI):
 
 def is_progress_bar(callback: Any) -> bool:
     """A callback entry of the config (class_path and init_args) naming a ProgressBar subclass."""
-    class_path = str(getattr(callback, "class_path", ""))
-    module, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name) if module else None
-    except (ImportError, AttributeError):
-        return False
+    cls = class_named(str(getattr(callback, "class_path", "")))
     return isinstance(cls, type) and issubclass(cls, ProgressBar)
 
 

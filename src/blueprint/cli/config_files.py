@@ -1,5 +1,6 @@
 """Config files are read strictly before parsing: a YAML mistake names its file and line, a repeated key is refused."""
 
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,3 +55,12 @@ def check_config_files(args: Sequence[str] | None, defaults: Sequence[Path]) -> 
     for path in [*map(str, defaults), *config_paths(given)]:
         if Path(path).is_file():
             check_config_file(path)
+
+
+def class_named(class_path: str) -> Any | None:
+    """What a config's `class_path` names ("package.module.Name"), or None when it names nothing importable."""
+    module, _, name = class_path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name, None) if module else None
+    except ImportError:
+        return None

@@ -5,7 +5,6 @@ them from the instantiated DataModule, so configs never state them. A value give
 Lightning copies every applied link into the task's hparams, so a link may only target an argument all nets have.
 """
 
-import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,6 +16,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser
 
+from blueprint.cli.config_files import class_named
 from blueprint.errors import UserError
 
 NET = "model.init_args.net.init_args."
@@ -51,8 +51,7 @@ def net_outputs(data: Any) -> int:
 
 def _task_class() -> Any:
     """The task class being built, or None outside `linking`."""
-    module, _, name = _task_class_path.get().rpartition(".")
-    return getattr(importlib.import_module(module), name, None) if module else None
+    return class_named(_task_class_path.get())
 
 
 def link_data_and_model(parser: LightningArgumentParser) -> None:
