@@ -14,8 +14,9 @@ BatchTransform = Callable[[Tensor, torch.Generator], Tensor]
 
 
 def batch_generator(seed: int, indices: Sequence[int]) -> torch.Generator:
-    """Randomness keyed by (seed, the batch's sample indices): a resumed run draws what the first run drew for the same
-    batch, whatever the epoch or how far the loader was prefetched; a new epoch's shuffle gives new batches, new draws.
+    """Randomness keyed by (seed, what identifies the batch: its sample indices, or a stream's (epoch, rank, batch)):
+    a resumed run draws what the first run drew for the same batch, however far the loader was prefetched; a new
+    epoch's shuffle gives new batches, new draws.
     """
     digest = hashlib.blake2b(array("q", [seed, *indices]).tobytes(), digest_size=8).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)

@@ -7,6 +7,8 @@ import torch
 from litdata import StreamingDataLoader, StreamingDataset
 from torch import Tensor
 
+from blueprint.data.batched import batch_generator
+
 BatchFn = Callable[[list[Tensor], torch.Generator], tuple[Tensor, ...]]
 
 
@@ -43,7 +45,8 @@ class TrainedPositionLoader(StreamingDataLoader):
         self.resume_pending, self.resume_batch, self.batches_yielded = False, 0, index
         for batch in super().__iter__():
             self.batches_yielded = index + 1
-            yield self.batch_fn(batch, position_generator(self.seed, self.current_epoch, self.rank, index))
+            # A stream's batch is known by its place (epoch, rank, batch), not by sample indices
+            yield self.batch_fn(batch, batch_generator(self.seed, (self.current_epoch, self.rank, index)))
             index += 1
 
     def state_dict(self) -> dict[str, Any]:
@@ -68,11 +71,3 @@ class TrainedPositionLoader(StreamingDataLoader):
         super().load_state_dict(obj)
         self.resume_pending = True
         self.resume_batch = int(obj["num_samples_yielded"]) // int(self.batch_size or 1)
-
-
-def position_generator(seed: int, epoch: int, rank: int, index: int) -> torch.Generator:
-    """Augmentation randomness from (seed, epoch, rank, batch) only, so a resumed epoch draws what the first drew."""
-    key = 0
-    for part in (seed, epoch, rank, index):
-        key = (key * 1_000_003 + part) % 2**62
-    return torch.Generator().manual_seed(key)
