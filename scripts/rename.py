@@ -8,6 +8,7 @@ console script in .venv (which would fail with ModuleNotFoundError) is replaced 
 A bad name is one `error:` line and exit 2, and nothing changes.
 """
 
+import argparse
 import importlib.machinery
 import keyword
 import os
@@ -15,12 +16,19 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-
-from one_line_errors import OneLineParser
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", "node_modules"}
 SKIP_TOP_LEVEL = {"logs", "data", "lightning_logs", "build", "dist"}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one `error:` line and exit 2, as `blueprint` answers (this script needs only the stdlib)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {' '.join(message.split())} (options: {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 class RenameError(Exception):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from blueprint.cli import cli_main
+from blueprint.cli.command import cli_main
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

@@ -1,11 +1,10 @@
-"""A real `scripts/serve.py` process on a free loopback port, a JSON client for it, and predict's raw outputs."""
+"""A real `blueprint serve` process on a free loopback port, a JSON client for it, and predict's raw outputs."""
 
 import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +17,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from tests.scripts import SCRIPTS
+from tests.scripts import BLUEPRINT
 
 STARTUP_S = 300  # a worker imports torch again: seconds on a quiet machine, much more on a loaded one
 
@@ -77,7 +76,7 @@ class Server:
 def started(ckpt: Path, *args: str, log: Path) -> Iterator[Server]:
     """Starts serve.py in its own process group and returns at once (call `ready()`); SIGTERM ends the group."""
     port = free_port()
-    command = [sys.executable, str(SCRIPTS / "serve.py"), "--ckpt_path", str(ckpt), "--port", str(port), *args]
+    command = [*BLUEPRINT, "serve", "--ckpt_path", str(ckpt), "--port", str(port), *args]
     with log.open("w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:

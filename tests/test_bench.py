@@ -1,4 +1,4 @@
-"""scripts/bench.py runs end to end with tiny settings and writes its Markdown report."""
+"""benchmarks/bench.py runs end to end with tiny settings and writes its Markdown report."""
 
 import importlib
 from pathlib import Path
@@ -16,7 +16,7 @@ def test_bench_runs_all_variants_and_writes_report(tmp_path: Path, monkeypatch: 
     out = tmp_path / "bench.md"
     missing = CONFIGS / "no_such_config.yaml"
     args = ["--configs", str(CONFIGS / "mnist_mlp.yaml"), str(missing), "--epochs", "2", "--repeats", "1"]
-    args += ["--limit-batches", "3", "--threads", "1", "--precision", "32-true", "--out", str(out)]
+    args += ["--limit_batches", "3", "--threads", "1", "--precision", "32-true", "--out", str(out)]
     assert bench.main(args) == out
     assert f"skipping {missing}" in capsys.readouterr().out
     report = out.read_text()

@@ -7,7 +7,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from blueprint.cli import cli_main
+from blueprint.cli.command import cli_main
 from blueprint.cli.preflight import warn_replaced_task_args
 from blueprint.tasks import ClassificationTask
 from tests.conftest import CONFIGS, config, run_cli

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from blueprint.cli import cli_main
+from blueprint.cli.command import cli_main
 from tests.conftest import CONFIGS, config, run_cli
 from tests.fake_datasets import install_for_config
 from tests.fast import fast_args

@@ -8,7 +8,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from blueprint.cli import main
+from blueprint.cli.main import main
 from examples.add_a_metric.metric import ConfidentErrorRate
 from tests.conftest import REPO, run_cli
 

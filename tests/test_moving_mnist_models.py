@@ -8,7 +8,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from blueprint.callbacks.horizon_error import HorizonError
-from blueprint.cli import cli_main
+from blueprint.cli.command import cli_main
 from blueprint.nets import ConvLSTMForecaster, LSTMFrameGenerator
 from blueprint.tasks import FramePredictionTask
 from tests.conftest import config, run_cli

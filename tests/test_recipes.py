@@ -1,14 +1,15 @@
 """Every command in docs/recipes.md's block runs, in order, in-process, with a few fast settings appended; the
 README's short Recipes block quotes commands from it, and names every preset."""
 
+import importlib
 import shlex
 from pathlib import Path
 
 import pytest
 
+from blueprint.cli.main import COMMANDS
 from tests.conftest import CONFIGS, REPO, run_cli
 from tests.fast import QUIET, TINY_NET
-from tests.scripts import load_script
 
 FAST_FIT = [
     "--trainer.max_steps=3",
@@ -18,7 +19,7 @@ FAST_FIT = [
     *QUIET,
 ]
 FAST_TRIAL = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=3", *FAST_FIT[1:]]  # trials must validate
-FAST_SCRIPT = {"sweep": ["--trials=2"], "export": ["--exporter=torchscript", "--batch-size=8"]}
+FAST_SCRIPT = {"sweep": ["--trials=2"], "export": ["--exporter=torchscript", "--batch_size=8"]}
 
 
 def recipe_commands(path: Path = REPO / "docs" / "recipes.md", heading: str = "# Recipes") -> list[str]:
@@ -47,14 +48,14 @@ def run_recipe(line: str) -> None:
     words = shlex.split(line)
     assert words[:2] == ["uv", "run"], f"a recipe must be a `uv run` command: {line}"
     args = _absolute(words[2:])
-    if args[0] == "blueprint":
+    assert args[0] == "blueprint", f"a recipe runs the `blueprint` command: {line}"
+    name = args[1]
+    if name not in COMMANDS:  # fit, validate, test, predict
         run_cli(*args[1:], *FAST_FIT, *_tiny_net(args))
         return
-    assert args[0] == "python" and (args[1].startswith(str(REPO / "scripts")) or args[1].startswith("scripts/")), line
-    name = Path(args[1]).stem
     own, trial = (args[2:], []) if "--" not in args else (args[2 : args.index("--")], args[args.index("--") + 1 :])
     extra_trial = ["--", *trial, *FAST_TRIAL, *_tiny_net(args)] if name == "sweep" else []
-    load_script(name).main([*own, *FAST_SCRIPT.get(name, []), *extra_trial])
+    importlib.import_module(COMMANDS[name][0]).main([*own, *FAST_SCRIPT.get(name, []), *extra_trial])
 
 
 @pytest.mark.slow  # 28 fits, about 75 s: the README recipes it quotes are checked against it in the default suite

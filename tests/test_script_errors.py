@@ -16,8 +16,11 @@ import pytest
 import torch
 import yaml
 
+from blueprint.cli.main import COMMANDS
+from blueprint.export import command as export_command
+from blueprint.sweeps import command as sweep_command
 from tests.conftest import CONFIGS, REPO
-from tests.scripts import SCRIPTS, load_script
+from tests.scripts import BLUEPRINT, load_script, script_path
 
 MLP = CONFIGS / "mnist_mlp.yaml"
 LR = "--param=model.init_args.optimizer.init_args.lr="
@@ -66,7 +69,7 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, su
     checkpoints = make_run(here / "run")
     arguments = {
         # builds the model (Lightning would log 'GPU available' etc.) and then finds the checkpoint does not fit
-        "export": ["--ckpt", str(checkpoints / "other_model.ckpt")],
+        "export": ["--ckpt_path", str(checkpoints / "other_model.ckpt")],
         # builds a trial's Trainer, then the first trial is refused: the sweep stops there
         "sweep": ["-c", str(MLP), "--param=model.init_args.nope=uniform:0:1", "--trials=3", *TINY_TRIALS],
         "bench": ["--configs", str(CONFIGS / "tabular_mlp_regression.yaml"), "--out", str(here / "bench.md")],
@@ -74,7 +77,7 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, su
     }
     runs = {
         name: subprocess.Popen(
-            [sys.executable, str(SCRIPTS / f"{name}.py"), *args],
+            [*BLUEPRINT, name, *args] if name in COMMANDS else [sys.executable, str(script_path(name)), *args],
             cwd=here,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -106,27 +109,27 @@ def test_export_real_run_with_a_checkpoint_of_another_model(real_runs) -> None:
 @pytest.mark.parametrize(
     ("argv", "fragments"),
     [
-        ([], ["--ckpt", "required"]),
-        (["--ckpt", "run/checkpoints/corrupt.ckpt", "--batch-size", "0"], ["--batch-size", "'0'", ">= 1"]),
-        (["--ckpt", "run/checkpoints/corrupt.ckpt", "--tol", "-1"], ["--tol", "'-1'", ">= 0"]),
-        (["--ckpt", "run/checkpoints/corrupt.ckpt", "--exporter", "onnx"], ["--exporter", "dynamo"]),
-        (["--ckpt", "run/checkpoints/corrupt.ckpt", "--out-dir", "run/config.yaml"], ["--out-dir", "is a file"]),
-        (["--ckpt", "missing.ckpt"], ["missing.ckpt", "not a file"]),
-        (["--ckpt", "run/checkpoints"], ["run/checkpoints", "not a file"]),
-        (["--ckpt", "run/checkpoints/corrupt.ckpt"], ["corrupt.ckpt", "not a readable checkpoint"]),
-        (["--ckpt", "run/checkpoints/foreign.ckpt"], ["foreign.ckpt", "no state_dict"]),
-        (["--ckpt", "run/checkpoints/pickled.ckpt"], ["pickled.ckpt", "pickled Python objects"]),
+        ([], ["--ckpt_path", "required"]),
+        (["--ckpt_path", "run/checkpoints/corrupt.ckpt", "--batch_size", "0"], ["--batch_size", "'0'", ">= 1"]),
+        (["--ckpt_path", "run/checkpoints/corrupt.ckpt", "--tol", "-1"], ["--tol", "'-1'", ">= 0"]),
+        (["--ckpt_path", "run/checkpoints/corrupt.ckpt", "--exporter", "onnx"], ["--exporter", "dynamo"]),
+        (["--ckpt_path", "run/checkpoints/corrupt.ckpt", "--out_dir", "run/config.yaml"], ["--out_dir", "is a file"]),
+        (["--ckpt_path", "missing.ckpt"], ["missing.ckpt", "not a file"]),
+        (["--ckpt_path", "run/checkpoints"], ["run/checkpoints", "not a file"]),
+        (["--ckpt_path", "run/checkpoints/corrupt.ckpt"], ["corrupt.ckpt", "not a readable checkpoint"]),
+        (["--ckpt_path", "run/checkpoints/foreign.ckpt"], ["foreign.ckpt", "no state_dict"]),
+        (["--ckpt_path", "run/checkpoints/pickled.ckpt"], ["pickled.ckpt", "pickled Python objects"]),
     ],
 )
 def test_export_refuses_bad_arguments_and_checkpoints(argv: list[str], fragments: list[str], tmp_path, capsys) -> None:
     make_run(tmp_path / "run")
-    assert_refused(load_script("export").main, argv, capsys, *fragments)
+    assert_refused(export_command.main, argv, capsys, *fragments)
 
 
 def test_export_refuses_configs_that_do_not_rebuild_the_run(tmp_path: Path, capsys) -> None:
-    export = load_script("export").main
+    export = export_command.main
     checkpoints = make_run(tmp_path / "run")
-    ckpt = ["--ckpt", str(checkpoints / "other_model.ckpt")]
+    ckpt = ["--ckpt_path", str(checkpoints / "other_model.ckpt")]
     (tmp_path / "broken.yaml").write_text("model: [\n")
     (tmp_path / "no_model.yaml").write_text("data: {}\n")
     unknown_key = yaml.safe_load(MLP.read_text())
@@ -163,8 +166,8 @@ def test_sweep_real_run_stops_at_the_first_trial_the_cli_refuses(real_runs) -> N
         (["-c", str(MLP), LR + "int:1.5:4"], ["int:1.5:4", "whole numbers"]),
         (["-c", str(MLP), LR + "uniform:0:inf"], ["uniform:0:inf", "finite"]),
         (["-c", str(MLP), LR + "uniform:0:1", LR + "uniform:0:2"], ["lr is given 2 times"]),
-        (["-c", str(MLP), LR + "uniform:0:1", "--out=."], ["--out .", "folder"]),
-        (["-c", str(MLP), LR + "uniform:0:1", "--study-dir=taken.txt"], ["--study-dir taken.txt", "is a file"]),
+        (["-c", str(MLP), LR + "uniform:0:1", "--best_config=."], ["--best_config .", "folder"]),
+        (["-c", str(MLP), LR + "uniform:0:1", "--study_dir=taken.txt"], ["--study_dir taken.txt", "is a file"]),
         (["-c", "missing.yaml", LR + "uniform:0:1"], ["missing.yaml", "does not exist"]),
         (["-c", str(MLP), LR + "uniform:0:1", "--set=model.init_args.nope=1"], ["init_args.nope: no such option"]),
         (["-c", str(MLP), LR + "uniform:0:1", "--", "--trainer.nope=1"], ["--trainer.nope=1"]),
@@ -174,13 +177,13 @@ def test_sweep_real_run_stops_at_the_first_trial_the_cli_refuses(real_runs) -> N
 )
 def test_sweep_refuses_bad_arguments_before_any_trial(argv: list[str], fragments: list[str], tmp_path, capsys) -> None:
     (tmp_path / "taken.txt").write_text("")
-    assert_refused(load_script("sweep").main, argv, capsys, *fragments)
+    assert_refused(sweep_command.main, argv, capsys, *fragments)
     assert not (tmp_path / "logs").exists()
 
 
 def test_sweep_stops_after_the_first_refused_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """An unknown --param key would be refused in every trial: the sweep builds the CLI twice (probe, trial 0)."""
-    sweep = load_script("sweep")
+    sweep = sweep_command
     builds = []
     real = sweep.cli_main
     monkeypatch.setattr(sweep, "cli_main", lambda args, run=True: builds.append(args) or real(args, run=run))
@@ -205,7 +208,7 @@ def test_bench_real_run_with_a_task_its_plain_loops_cannot_train(real_runs) -> N
         (["--epochs", "0"], ["--epochs", "'0'", ">= 1"]),
         (["--repeats", "-1"], ["--repeats", "'-1'"]),
         (["--threads", "1", "0"], ["--threads", "'0'"]),
-        (["--limit-batches", "0"], ["--limit-batches", "'0'"]),
+        (["--limit_batches", "0"], ["--limit_batches", "'0'"]),
         (["--precision", "16-mixed"], ["--precision", "'16-mixed'", "bf16-mixed"]),
         (["--variants", "abx"], ["--variants 'abx'", "a, b, c, d"]),
         (["--variants", ""], ["--variants ''"]),
@@ -227,19 +230,19 @@ def test_bench_refuses_bad_arguments(argv: list[str], fragments: list[str], tmp_
 
 
 def test_bench_refuses_fit_args_the_cli_refuses(tmp_path: Path, capsys) -> None:
-    """(c) runs `blueprint fit` with --fit-args; its refusal is the line, and the thread count is restored."""
+    """(c) runs `blueprint fit` with --fit_args; its refusal is the line, and the thread count is restored."""
     argv = ["--configs", str(MLP), "--variants", "c", "--epochs", "1", "--repeats", "1", "--threads", "1"]
-    argv += ["--limit-batches", "1", "--precision", "32-true", "--out", str(tmp_path / "b.md")]
-    argv += ["--fit-args=--trainer.nope=1"]
-    assert_refused(load_script("bench").main, argv, capsys, "--fit-args", "--trainer.nope=1")
+    argv += ["--limit_batches", "1", "--precision", "32-true", "--out", str(tmp_path / "b.md")]
+    argv += ["--fit_args=--trainer.nope=1"]
+    assert_refused(load_script("bench").main, argv, capsys, "--fit_args", "--trainer.nope=1")
     assert torch.get_num_threads() == 2  # conftest's
 
 
 def test_bench_report_is_not_a_script() -> None:
     with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(SCRIPTS / "bench_report.py"), run_name="__main__")
+        runpy.run_path(str(script_path("bench_report")), run_name="__main__")
     message = str(exit_info.value.code)
-    assert message.startswith("error: ") and "\n" not in message and "scripts/bench.py" in message
+    assert message.startswith("error: ") and "\n" not in message and "benchmarks/bench.py" in message
 
 
 # rename.py and slurm_ddp.sbatch

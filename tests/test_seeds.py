@@ -1,4 +1,4 @@
-"""scripts/seeds.py: one experiment over seeds (or table folds), test metrics as mean ± std, tables and HPARAMS rows."""
+"""`blueprint seeds`: one experiment over seeds (or table folds), test metrics as mean ± std, tables, HPARAMS rows."""
 
 import csv
 import statistics
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from blueprint.cli import seeds_command
 from blueprint.data import TabularDataModule
 from tests.conftest import config
 from tests.fast import QUIET
-from tests.scripts import load_script
 from tests.test_script_errors import assert_refused
 
 TINY = [
@@ -24,7 +24,7 @@ TINY = [
 
 
 def test_two_seeds_give_a_mean_and_std_per_test_metric_with_tables_and_hparams(tmp_path: Path, capsys) -> None:
-    load_script("seeds").main(["-c", config("tabular_mlp_binary.yaml"), "--seeds=2", "--", *TINY])
+    seeds_command.main(["-c", config("tabular_mlp_binary.yaml"), "--seeds=2", "--", *TINY])
     out_dir = tmp_path / "logs" / "tabular_mlp_binary" / "seeds"
     with (out_dir / "results.csv").open() as file:
         rows = {row["metric"]: row for row in csv.DictReader(file)}
@@ -60,12 +60,12 @@ def test_folds_test_every_row_of_a_table_once_and_keep_the_class_mix() -> None:
         (["--seeds=1"], ["--seeds", "'1'", ">= 2"]),
         (["--folds=1"], ["--folds", "'1'", ">= 2"]),
         (["--folds=2", "-c", config("mnist_mlp.yaml")], ["--folds needs", "data.folds", "TabularDataModule"]),
-        (["--out-dir=used"], ["--out-dir used", "holds earlier runs"]),
+        (["--out_dir=used"], ["--out_dir used", "holds earlier runs"]),
     ],
 )
 def test_bad_arguments_are_one_line_and_start_no_run(argv: list[str], fragments: list[str], tmp_path, capsys) -> None:
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "results.md").write_text("kept")
     config_args = [] if "-c" in argv else ["-c", config("tabular_mlp_binary.yaml")]
-    assert_refused(load_script("seeds").main, [*config_args, *argv], capsys, *fragments)
+    assert_refused(seeds_command.main, [*config_args, *argv], capsys, *fragments)
     assert not (tmp_path / "logs").exists() and (tmp_path / "used" / "results.md").read_text() == "kept"

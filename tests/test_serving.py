@@ -1,4 +1,4 @@
-"""`blueprint serve` (scripts/serve.py) over real HTTP: answers equal `blueprint predict`; bad input is a one-line 4xx.
+"""`blueprint serve` (`blueprint serve`) over real HTTP: answers equal `blueprint predict`; bad input is a one-line 4xx.
 
 One server process per checkpoint kind, and one test per server: each takes seconds to start (its worker imports
 torch again), and pytest-xdist would start a module's fixture once per worker. The checkpoints come from a few
@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from blueprint.data.mnist import MEAN, STD
+from blueprint.serving import command as serve_command
 from blueprint.serving.requests import BadRequest, decode
 from tests.conftest import config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
@@ -180,7 +181,7 @@ def refused_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
 
 
 def test_a_bad_checkpoint_is_one_error_line_before_the_port_is_bound(tmp_path: Path, capsys) -> None:
-    serve = load_script("serve")
+    serve = serve_command
     for name, (path, fragment) in refused_checkpoints(tmp_path).items():
         port = free_port()  # serve.py must leave it unbound
         with pytest.raises(SystemExit) as exit_info:

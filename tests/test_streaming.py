@@ -1,4 +1,4 @@
-"""Streaming from a LitData folder written by scripts/optimize_dataset.py: exact resume after a SIGTERM mid-epoch,
+"""Streaming from a LitData folder written by `blueprint stream`: exact resume after a SIGTERM mid-epoch,
 and one clear line for a folder that is missing, empty, not LitData's, or holds samples the net cannot take."""
 
 import json
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from blueprint.data import StreamingDataModule
+from blueprint.streaming import StreamingDataModule
 from blueprint.errors import UserError
+from blueprint.streaming import command as stream_command
 from tests.conftest import CONFIGS, config, run_cli
 from tests.reliability.helpers import assert_same_weights, callback_option, error_line, snapshot, tiny_args, weights
-from tests.scripts import load_script
 
 PRESET = str(CONFIGS / "presets" / "streaming.yaml")
 
@@ -25,7 +25,7 @@ def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The embedded MNIST as mnist_mlp loads it, written by the command (about 1 s)."""
     out = tmp_path_factory.mktemp("stream") / "mnist"
     SIGINT_HANDLER_BEFORE["handler"] = signal.getsignal(signal.SIGINT)
-    load_script("optimize_dataset").main(["-c", config("mnist_mlp.yaml"), "--out", str(out)])
+    stream_command.main(["-c", config("mnist_mlp.yaml"), "--out_dir", str(out)])
     return out
 
 
@@ -101,7 +101,7 @@ def test_the_command_never_writes_into_an_existing_folder(tmp_path: Path, capsys
     (out / "keep.txt").write_text("mine")
     before = snapshot(out)
     with pytest.raises(SystemExit) as failed:
-        load_script("optimize_dataset").main(["-c", config("mnist_mlp.yaml"), "--out", str(out)])
+        stream_command.main(["-c", config("mnist_mlp.yaml"), "--out_dir", str(out)])
     assert failed.value.code == 2
     assert str(out) in error_line(capsys)
     assert snapshot(out) == before

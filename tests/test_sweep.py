@@ -1,4 +1,4 @@
-"""scripts/sweep.py: 3 tiny real trials, pruning reports, a table, TensorBoard hparams, a best config that fits."""
+"""`blueprint sweep`: 3 tiny real trials, pruning reports, a table, TensorBoard hparams, a best config that fits."""
 
 from pathlib import Path
 
@@ -6,9 +6,9 @@ import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from blueprint.sweeps import command as sweep_command
 from tests.conftest import run_cli
 from tests.fast import QUIET
-from tests.scripts import load_script
 
 TINY = [
     "--trainer.max_epochs=2",
@@ -23,7 +23,7 @@ OPT = "model.init_args.optimizer"
 
 
 def test_sweep_runs_trials_and_writes_a_best_config_that_fits(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    sweep = load_script("sweep")
+    sweep = sweep_command
     best_yaml = tmp_path / "best.yaml"
     study = sweep.main(
         [
@@ -33,8 +33,8 @@ def test_sweep_runs_trials_and_writes_a_best_config_that_fits(tmp_path: Path, ca
             f"--param={OPT}.init_args.lr=loguniform:1e-4:1e-1",
             f"--param={OPT}.init_args.momentum=uniform:0.85:0.99",
             f"--set={OPT}.class_path=torch.optim.SGD",
-            f"--out={best_yaml}",
-            f"--study-dir={tmp_path / 'sweep'}",
+            f"--best_config={best_yaml}",
+            f"--study_dir={tmp_path / 'sweep'}",
             "--",
             *TINY,
         ]
@@ -65,8 +65,8 @@ def test_sweep_runs_trials_and_writes_a_best_config_that_fits(tmp_path: Path, ca
 
 def sweep_args(tmp_path: Path, *params: str, trials: int = 2) -> list[str]:
     config = str(Path(__file__).resolve().parents[1] / "configs" / "mnist_mlp.yaml")
-    study = f"--study-dir={tmp_path / 'sweep'}"
-    return ["-c", config, f"--trials={trials}", *params, f"--out={tmp_path / 'best.yaml'}", study, "--", *TINY]
+    study = f"--study_dir={tmp_path / 'sweep'}"
+    return ["-c", config, f"--trials={trials}", *params, f"--best_config={tmp_path / 'best.yaml'}", study, "--", *TINY]
 
 
 def test_diverging_trials_fail_alone_and_a_sweep_with_none_completed_says_so(tmp_path: Path, capsys) -> None:
@@ -75,7 +75,7 @@ def test_diverging_trials_fail_alone_and_a_sweep_with_none_completed_says_so(tmp
     huge_lr = f"--param={OPT}.init_args.lr=choice:1e30"
     no_norm = "--set=model.init_args.net.init_args.batch_norm=false"
     with pytest.raises(SystemExit) as exit_info:
-        load_script("sweep").main(sweep_args(tmp_path, sgd, huge_lr, no_norm, "--set=model.init_args.scheduler=null"))
+        sweep_command.main(sweep_args(tmp_path, sgd, huge_lr, no_norm, "--set=model.init_args.scheduler=null"))
     captured = capsys.readouterr()
     assert exit_info.value.code == 1 and captured.out.count("fail") == 2 and not (tmp_path / "best.yaml").exists()
     assert "Traceback" not in captured.err and captured.err.count("failed: ") == 2
@@ -84,9 +84,7 @@ def test_diverging_trials_fail_alone_and_a_sweep_with_none_completed_says_so(tmp
 
 def test_a_later_trial_the_cli_refuses_fails_alone(tmp_path: Path, capsys) -> None:
     """Only the first trial's refusal stops the sweep; a later one drew a bad value from a space with good ones too."""
-    study = load_script("sweep").main(
-        sweep_args(tmp_path, "--param=model.init_args.net.init_args.dropout=choice:2,0.1")
-    )
+    study = sweep_command.main(sweep_args(tmp_path, "--param=model.init_args.net.init_args.dropout=choice:2,0.1"))
     assert [(t.state.name, t.params["model.init_args.net.init_args.dropout"]) for t in study.trials][1] == ("FAIL", 2)
     err = capsys.readouterr().err
     assert "trial 1 failed: refused" in err and "dropout must be in [0, 1)" in err and "Traceback" not in err
@@ -96,12 +94,12 @@ def test_choice_values_reach_the_cli_as_yaml_and_a_study_continues_only_with_its
     tmp_path: Path, capsys
 ) -> None:
     args = sweep_args(tmp_path, "--param=trainer.gradient_clip_val=choice:null,0.5")
-    study = load_script("sweep").main(args)
+    study = sweep_command.main(args)
     assert {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED"}
     assert {t.params["trainer.gradient_clip_val"] for t in study.trials} <= {None, 0.5}
-    assert len(load_script("sweep").main(args).trials) == 2  # the same command again: the study is done, no new trial
+    assert len(sweep_command.main(args).trials) == 2  # the same command again: the study is done, no new trial
     other_space = sweep_args(tmp_path, "--param=trainer.gradient_clip_val=choice:0.5,1.0")
     with pytest.raises(SystemExit) as exit_info:
-        load_script("sweep").main(other_space)
+        sweep_command.main(other_space)
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert exit_info.value.code == 2 and "--study-name 'sweep' exists" in err and "choice:0.5,1.0" in err
+    assert exit_info.value.code == 2 and "--study_name 'sweep' exists" in err and "choice:0.5,1.0" in err

@@ -1,7 +1,7 @@
-"""scripts/sweep.py as a shared, resumable study: two worker processes split one SQLite study, and a sweep stopped by
+"""`blueprint sweep` as a shared, resumable study: two worker processes split one SQLite study, and a sweep stopped by
 SIGTERM mid-trial runs only the remaining trials when started again (the stopped trial is retried with its values).
 
-Each test starts one real `python scripts/sweep.py` process; the other worker (or the restart) runs in this process.
+Each test starts one real `python `blueprint sweep` process; the other worker (or the restart) runs in this process.
 Trials are a few steps of the breast-cancer MLP.
 """
 
@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,9 +16,10 @@ import lightning as L
 import optuna
 import pytest
 
+from blueprint.sweeps import command as sweep_command
 from tests.conftest import REPO, config
 from tests.fast import QUIET
-from tests.scripts import SCRIPTS, load_script
+from tests.scripts import BLUEPRINT
 
 TRIAL_ARGS = [
     "--trainer.max_epochs=1",
@@ -65,13 +65,13 @@ def callback(name: str, **init_args: object) -> str:
 
 def sweep_args(root: Path, trials: int, *trial_args: str) -> list[str]:
     lr = "--param=model.init_args.optimizer.init_args.lr=loguniform:1e-4:1e-1"
-    out = [f"--study-dir={root / 'sweep'}", f"--out={root / 'best.yaml'}"]
+    out = [f"--study_dir={root / 'sweep'}", f"--best_config={root / 'best.yaml'}"]
     return ["-c", config("tabular_mlp_binary.yaml"), lr, f"--trials={trials}", *out, "--", *TRIAL_ARGS, *trial_args]
 
 
 def start_worker(root: Path, args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}  # tests.* importable for the callback
-    command = [sys.executable, str(SCRIPTS / "sweep.py"), *args]
+    command = [*BLUEPRINT, "sweep", *args]
     return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -94,7 +94,7 @@ def test_two_workers_share_one_study_and_run_exactly_the_trials_asked(tmp_path: 
     args = sweep_args(tmp_path, 3)
     other = start_worker(tmp_path, [*args, callback("WaitForTrial", mine="trial_000", other="trial_001")])
     wait_for_a_running_trial(tmp_path, other)
-    load_script("sweep").main(args)
+    sweep_command.main(args)
     _, err = other.communicate(timeout=300)
     assert other.returncode == 0, err[-3000:]
     trials = study(tmp_path).trials
@@ -116,7 +116,7 @@ def test_a_sweep_stopped_by_sigterm_mid_trial_runs_only_the_remaining_trials_whe
     assert [t.state.name for t in before] == ["COMPLETE", "FAIL", "WAITING"]
     assert before[2].params == before[1].params  # the stopped trial's values, queued again
 
-    load_script("sweep").main(args)  # the same command again
+    sweep_command.main(args)  # the same command again
     after = study(tmp_path).trials
     assert [t.state.name in COUNTED for t in after] == [True, False, True]
     assert after[0].datetime_complete == before[0].datetime_complete  # trial 0 was not run again

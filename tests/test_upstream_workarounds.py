@@ -46,7 +46,7 @@ def test_lightning_still_turns_the_nvml_check_on() -> None:
 
 def test_lightning_cli_still_records_the_task_class_in_hparams(tmp_path) -> None:
     """The checks that refuse another task's checkpoint read this key: a rename must fail here."""
-    from blueprint.cli import cli_main
+    from blueprint.cli.command import cli_main
     from tests.conftest import config
 
     cli = cli_main(

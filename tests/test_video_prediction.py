@@ -7,7 +7,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from blueprint.cli import cli_main
+from blueprint.cli.command import cli_main
 from blueprint.nets import ConvLSTMForecaster, SimVP
 from blueprint.tasks.frame_losses import L1L2Loss, SSIMLoss
 from tests.conftest import config, run_cli

@@ -12,10 +12,8 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
+from blueprint.checkpointing.run_statuses import CRASHED, FINISHED, NAN_STOP, RUNNING, STATUS_FILE
 from blueprint.errors import TrainingStopped
-
-STATUS_FILE = "status.json"
-RUNNING, FINISHED, CRASHED, NAN_STOP = "running", "finished", "crashed", "NaN stop"
 
 
 def stopped_by(signum: int) -> str:

@@ -1,5 +1,4 @@
-"""The `blueprint` command: LightningCLI plus the checks that run before anything is written."""
+"""The `blueprint` command: main.py dispatches; command.py is LightningCLI plus the checks before anything is written.
 
-from blueprint.cli.command import BlueprintCLI, cli_main, main
-
-__all__ = ["BlueprintCLI", "cli_main", "main"]
+Nothing is imported here, so `blueprint --help` and `blueprint runs` start without Lightning.
+"""

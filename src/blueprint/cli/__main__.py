@@ -1,5 +1,5 @@
 """`python -m blueprint.cli fit ...` runs the same command as `blueprint fit ...` (DDP launchers use it)."""
 
-from blueprint.cli.command import main
+from blueprint.cli.main import main
 
 main()

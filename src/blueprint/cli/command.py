@@ -1,7 +1,6 @@
 """The `blueprint` command: LightningCLI with fit/validate/test/predict, shared defaults and one-line errors."""
 
 import logging
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -149,18 +148,3 @@ def cli_main(args: ArgsType = None, run: bool = True) -> BlueprintCLI:
         raise SystemExit(1) from None
     finally:
         release_run_locks()  # a resumed run's folder is free again when the command ends, in-process calls included
-
-
-def main() -> None:
-    """Console script `blueprint`; class_path can also name modules under the working directory (e.g. examples/)."""
-    if sys.argv[1:2] == ["runs"]:  # reads logs/ only: no LightningCLI, no model or data
-        from blueprint.cli.runs_command import runs_main
-
-        raise SystemExit(runs_main(sys.argv[2:]))
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())  # appended, as a fallback: it never shadows installed packages
-    cli_main()
-
-
-if __name__ == "__main__":
-    main()

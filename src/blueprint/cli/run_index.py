@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from blueprint.callbacks.run_status import CRASHED, RUNNING, STATUS_FILE
+from blueprint.checkpointing.run_statuses import CRASHED, RUNNING, STATUS_FILE
 from blueprint.cli.hparams import comparable_hparams
 from blueprint.errors import UserError
 

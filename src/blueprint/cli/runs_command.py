@@ -4,26 +4,19 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pandas as pd
 
+from blueprint.cli.options import OneLineParser
 from blueprint.cli.run_index import Run, find_runs, read_run
 from blueprint.errors import UserError
 
 LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "error")  # --sort puts the smallest first for these, else the largest
 
 
-class RunsParser(argparse.ArgumentParser):
-    """A bad option is one `error:` line and exit 2, as for the other subcommands."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {' '.join(message.split())} (options: blueprint runs --help)", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def parse(args: list[str]) -> argparse.Namespace:
-    parser = RunsParser(prog="blueprint runs", description=__doc__)
+    parser = OneLineParser(prog="blueprint runs", description=__doc__)
     parser.add_argument(
         "folder", nargs="?", default="logs", help="logs folder, one experiment's or one run (default: logs)"
     )

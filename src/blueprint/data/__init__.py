@@ -5,7 +5,6 @@ from blueprint.data.cifar10 import CIFAR10DataModule
 from blueprint.data.image_folder import ImageFolderDataModule
 from blueprint.data.mnist import MNISTDataModule
 from blueprint.data.moving_mnist import MovingMNISTDataModule
-from blueprint.data.streaming import StreamingDataModule
 from blueprint.data.tabular import TabularDataModule
 
 __all__ = [
@@ -14,6 +13,5 @@ __all__ = [
     "ImageFolderDataModule",
     "MNISTDataModule",
     "MovingMNISTDataModule",
-    "StreamingDataModule",
     "TabularDataModule",
 ]

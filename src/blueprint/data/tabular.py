@@ -46,7 +46,7 @@ class TabularDataModule(InMemoryDataModule):
         folds: int | None = None,
         fold: int = 0,
     ) -> None:
-        """folds=K tests on fold `fold` of K stratified folds instead of a test_fraction (scripts/seeds.py --folds)."""
+        """folds=K tests on fold `fold` of K stratified folds instead of a test_fraction (`blueprint seeds` --folds)."""
         super().__init__(batch_size, eval_batch_size, seed, allow_split_change)
         if (source is None) == (csv is None):
             raise UserError(f"set exactly one of data.source {list(BUILTIN_TABLES)} or data.csv (got both or neither)")

@@ -1,20 +1,20 @@
 """Optuna hyperparameter search over any config keys; every trial is a real `blueprint fit`, poor ones are pruned.
 
-    uv run python scripts/sweep.py -c configs/mnist_mlp.yaml --trials 20 \\
+    uv run blueprint sweep -c configs/mnist_mlp.yaml --trials 20 \\
         --param model.init_args.optimizer.init_args.lr=loguniform:1e-4:1e-1 \\
         --set model.init_args.optimizer.class_path=torch.optim.SGD \\
         --param model.init_args.optimizer.init_args.momentum=uniform:0.85:0.99 \\
-        --out best.yaml -- --trainer.max_epochs=5
+        --best_config best.yaml -- --trainer.max_epochs=5
 
 `--param KEY=DIST:ARGS` searches KEY (DIST: loguniform:LOW:HIGH, uniform:LOW:HIGH, int:LOW:HIGH, choice:A,B,C);
 `--set KEY=VALUE` fixes KEY in every trial and in the best config; args after `--` go to every trial only (speed
 limits, say). Trials log to <study-dir>/trials/trial_NNN; the HPARAMS tab of <study-dir>/hparams compares them.
-The best trial's full config is written to --out, ready for `blueprint fit -c best.yaml`, with Optuna's
-optimization-history and parameter-importance figures next to it (<out stem>_history.png, <out stem>_importance.png).
+The best trial's full config is written to --best_config, ready for `blueprint fit -c best.yaml`, with Optuna's
+optimization-history and parameter-importance figures next to it (<stem>_history.png, <stem>_importance.png).
 
 The study lives in --storage (default: <study-dir>/study.db, SQLite), so every sweep is resumable: the same command
 again continues it (finished trials are kept), and more workers, here or on other machines with the same --storage
-and --study-name, share it: `--trials` counts the trials of all workers. A trial stopped by SIGTERM/SIGINT is marked
+and --study_name, share it: `--trials` counts the trials of all workers. A trial stopped by SIGTERM/SIGINT is marked
 failed and queued again, and the worker exits 143/130; each worker writes the best config when it finishes.
 A bad argument (a malformed --param, bounds in the wrong order, an unknown key, a storage Optuna cannot open, a study
 name taken by another search space) is one `error:` line and exit 2; a search space the CLI refuses stops the sweep
@@ -29,6 +29,8 @@ import signal
 import socket
 import sys
 import warnings
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +40,11 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 from blueprint.checkpointing.atomic_io import write_atomically
-from blueprint.cli import cli_main
+from blueprint.cli.command import cli_main
+from blueprint.cli.options import OneLineParser, cli_refusal_as_user_error, fail, one_line_on_user_error, positive_int
 from blueprint.errors import TrainingStopped, UserError
-from one_line_errors import OneLineParser, cli_refusal_as_user_error, fail, one_line_on_user_error, positive_int
-from sweep_study import (
+from blueprint.sweeps.study import (
+    Direction,
     fail_dead_trials,
     open_storage,
     open_study,
@@ -88,10 +91,10 @@ class OptunaPruning(L.Callback):
         value = trainer.callback_metrics.get(self.monitor)
         if trainer.sanity_checking or value is None:
             return
-        value = float(value)
+        score = float(value)
         better = max if self.mode == "max" else min
-        self.best = value if self.best is None else better(self.best, value)
-        self.trial.report(value, step=self.validations)  # by validation: trials sweeping batch_size still line up
+        self.best = score if self.best is None else better(self.best, score)
+        self.trial.report(score, step=self.validations)  # by validation: trials sweeping batch_size still line up
         self.validations += 1
         if self.trial.should_prune():
             self.pruned = trainer.should_stop = True
@@ -155,7 +158,7 @@ def run_trial(trial: optuna.Trial, opts: argparse.Namespace, specs: list[tuple[s
         with cli_refusal_as_user_error():
             cli = cli_main([*config_args(opts.config, opts.set, params), *opts.trial_args, *logger], run=False)
         pruning = OptunaPruning(trial, cli.model.monitor, cli.model.monitor_mode)
-        cli.trainer.callbacks.append(pruning)
+        cli.trainer.callbacks.append(pruning)  # type: ignore[attr-defined]  # set by Lightning's callback connector
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     except SystemExit as stop:
         if not (isinstance(stop.code, int) and stop.code in STOP_CODES):
@@ -217,7 +220,7 @@ def write_best_config(opts: argparse.Namespace, study: optuna.Study, path: Path)
     """The best trial's fully resolved config (without the trial-only args), as `blueprint fit -c` reads it."""
     cli = cli_main(config_args(opts.config, opts.set, study.best_params), run=False)
     finished = sum(t.state.is_finished() and state_name(t) != "not needed" for t in study.trials)
-    header = f"# Best of {finished} trials by scripts/sweep.py: {opts.monitor} = {study.best_value}\n"
+    header = f"# Best of {finished} trials by `blueprint sweep`: {opts.monitor} = {study.best_value}\n"
     text = header + cli.parser.dump(cli.config, skip_none=False)
     write_atomically(path, lambda temp: temp.write_text(text))  # another worker may write it at the same time
 
@@ -230,7 +233,7 @@ def save_figures(study: optuna.Study, path: Path, monitor: str) -> list[Path]:
     import matplotlib.pyplot as plt
     from optuna.visualization.matplotlib import plot_optimization_history, plot_param_importances
 
-    plots = {"history": plot_optimization_history}
+    plots: dict[str, Callable[..., Any]] = {"history": plot_optimization_history}
     if sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) >= 2:  # importances compare trials
         plots["importance"] = plot_param_importances
     written = []
@@ -238,10 +241,10 @@ def save_figures(study: optuna.Study, path: Path, monitor: str) -> list[Path]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             axes = plot(study, target_name=monitor)
-        figure = axes.get_figure()
+        figure = axes.figure
         target = path.with_name(f"{path.stem}_{name}.png")
-        write_atomically(target, lambda temp, figure=figure: figure.savefig(temp, format="png", bbox_inches="tight"))
-        plt.close(figure)
+        write_atomically(target, partial(figure.savefig, format="png", bbox_inches="tight"))
+        plt.close("all")
         written.append(target)
     return written
 
@@ -250,16 +253,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """Options before `--` are the sweep's; everything after it goes to every trial."""
     trial_args = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
-    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="blueprint sweep", description=__doc__.splitlines()[0])
     parser.add_argument("-c", "--config", action="append", required=True, help="experiment config(s), composed")
     parser.add_argument("--param", action="append", default=[], help="KEY=DIST:ARGS to search")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE fixed in every trial")
     parser.add_argument("--trials", type=positive_int, default=20, help="trials in all, over every worker")
     parser.add_argument("--seed", type=int, default=0, help="seed of Optuna's sampler")
-    parser.add_argument("--study-dir", type=Path, default=Path("logs/sweep"))
-    parser.add_argument("--out", type=Path, default=Path("logs/sweep/best.yaml"))
+    parser.add_argument("--study_dir", type=Path, default=Path("logs/sweep"))
+    parser.add_argument("--best_config", type=Path, default=Path("logs/sweep/best.yaml"))
     parser.add_argument("--storage", help="sqlite:///FILE, a database URL or a journal file (<study-dir>/study.db)")
-    parser.add_argument("--study-name", default="sweep", help="the study in --storage that every worker joins")
+    parser.add_argument("--study_name", default="sweep", help="the study in --storage that every worker joins")
     opts = parser.parse_args(argv)
     opts.trial_args = trial_args
     return opts
@@ -278,11 +281,13 @@ def search_space(opts: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
 
 
 def check_paths(opts: argparse.Namespace) -> None:
-    """Refuse a file as --study-dir, or a folder as --out, now rather than after the last trial."""
+    """Refuse a file as --study_dir, or a folder as --best_config, now rather than after the last trial."""
     if opts.study_dir.exists() and not opts.study_dir.is_dir():
-        raise UserError(f"--study-dir {opts.study_dir} is a file; pass a new folder")
-    if opts.out.is_dir():
-        raise UserError(f"--out {opts.out} is a folder; pass a file path, e.g. {opts.out / 'best.yaml'}")
+        raise UserError(f"--study_dir {opts.study_dir} is a file; pass a new folder")
+    if opts.best_config.is_dir():
+        raise UserError(
+            f"--best_config {opts.best_config} is a folder; pass a file path, e.g. {opts.best_config / 'best.yaml'}"
+        )
 
 
 def sweep(opts: argparse.Namespace) -> optuna.Study:
@@ -293,7 +298,7 @@ def sweep(opts: argparse.Namespace) -> optuna.Study:
         probe = cli_main(config_args(opts.config, opts.set, {}) + opts.trial_args, run=False).model
     opts.monitor = probe.monitor
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # its failed-trial warnings carry tracebacks; ours are lines
-    direction = "maximize" if probe.monitor_mode == "max" else "minimize"
+    direction: Direction = "maximize" if probe.monitor_mode == "max" else "minimize"
     space = space_key(opts.param, opts.set, probe.monitor)
     storage = open_storage(opts.storage, opts.study_dir)
     study = open_study(storage, opts.study_name, space, direction, opts.seed)
@@ -315,10 +320,10 @@ def sweep(opts: argparse.Namespace) -> optuna.Study:
     print_table(study, opts.monitor)
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
         fail("no trial completed (see the table and the lines above); no best config written", code=1)
-    write_best_config(opts, study, opts.out)
-    figures = save_figures(study, opts.out, opts.monitor)
+    write_best_config(opts, study, opts.best_config)
+    figures = save_figures(study, opts.best_config, opts.monitor)
     print(f"best {opts.monitor} = {study.best_value:.4f} (trial {study.best_trial.number})")
-    print(f"best config: {opts.out}   train it: uv run blueprint fit -c {opts.out}")
+    print(f"best config: {opts.best_config}   train it: uv run blueprint fit -c {opts.best_config}")
     print(f"figures: {', '.join(str(f) for f in figures)}")
     return study
 
@@ -329,7 +334,3 @@ def main(argv: list[str] | None = None) -> optuna.Study:
     sys.argv = sys.argv[:1]  # LightningCLI gets its args explicitly; it warns when sys.argv holds others
     with one_line_on_user_error():
         return sweep(opts)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,14 +1,14 @@
 """One experiment over several seeds (and, for tables, k stratified folds): each test metric as mean ± std.
 
-    uv run python scripts/seeds.py -c configs/mnist_mlp.yaml --seeds 3
-    uv run python scripts/seeds.py -c configs/tabular_mlp_multiclass.yaml --folds 5
+    uv run blueprint seeds -c configs/mnist_mlp.yaml --seeds 3
+    uv run blueprint seeds -c configs/tabular_mlp_multiclass.yaml --folds 5
 
 Every run is a real `blueprint fit` (with its test pass) under <out-dir>/seed_S (or seed_S_fold_K), where <out-dir>
 defaults to <logger save_dir>/<logger name>/seeds. The table (mean ± sample std, then each run's value) is printed and
 written next to the runs as results.md and results.csv; `tensorboard --logdir <out-dir>/hparams` shows the runs side
 by side in the HPARAMS tab. `--seeds N` runs seeds 0..N-1 (seed_everything); `--folds K` tests on each of K stratified
 folds of a TabularDataModule table (KFold for regression); both together run every pair. Args after `--` go to
-every run. A bad argument is one `error:` line and exit 2, before any run starts; a used --out-dir is refused.
+every run. A bad argument is one `error:` line and exit 2, before any run starts; a used --out_dir is refused.
 """
 
 import argparse
@@ -19,9 +19,14 @@ from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
 
-from blueprint.cli import cli_main
+from blueprint.cli.command import cli_main
+from blueprint.cli.options import (
+    OneLineParser,
+    cli_refusal_as_user_error,
+    one_line_on_user_error,
+    whole_number_at_least,
+)
 from blueprint.errors import UserError
-from one_line_errors import OneLineParser, cli_refusal_as_user_error, one_line_on_user_error, whole_number_at_least
 
 Run = dict[str, int]  # {"seed": S} or {"seed": S, "fold": K}
 
@@ -35,11 +40,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """Options before `--` are this script's; everything after it goes to every run."""
     run_args = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
-    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="blueprint seeds", description=__doc__.splitlines()[0])
     parser.add_argument("-c", "--config", action="append", required=True, help="experiment config(s), composed")
     parser.add_argument("--seeds", type=at_least_two, help="run seeds 0..N-1 (default 3 without --folds)")
     parser.add_argument("--folds", type=at_least_two, help="test on each of K stratified folds (tables only)")
-    parser.add_argument("--out-dir", type=Path, help="default: <logger save_dir>/<logger name>/seeds")
+    parser.add_argument("--out_dir", type=Path, help="default: <logger save_dir>/<logger name>/seeds")
     opts = parser.parse_args(argv)
     if opts.seeds is None and opts.folds is None:
         opts.seeds = 3
@@ -79,7 +84,7 @@ def default_out_dir(opts: argparse.Namespace) -> Path:
         raise UserError("test_after_fit is false, but the runs are compared by their test metrics; drop that setting")
     logger_args = getattr(cli.config.trainer.logger, "init_args", None)
     if logger_args is None or "save_dir" not in logger_args:
-        raise UserError("the config has no TensorBoard logger (trainer.logger) to name the runs folder: pass --out-dir")
+        raise UserError("the config has no TensorBoard logger (trainer.logger) to name the runs folder: pass --out_dir")
     return Path(logger_args.save_dir) / str(logger_args.name or "default") / "seeds"
 
 
@@ -142,9 +147,9 @@ def repeat(opts: argparse.Namespace) -> list[list[str]]:
     """Checks the arguments, runs every seed/fold, prints and writes the table."""
     opts.out_dir = opts.out_dir or default_out_dir(opts)
     if opts.out_dir.exists() and not opts.out_dir.is_dir():
-        raise UserError(f"--out-dir {opts.out_dir} is a file; pass a new folder")
+        raise UserError(f"--out_dir {opts.out_dir} is a file; pass a new folder")
     if opts.out_dir.exists() and any(opts.out_dir.iterdir()):
-        raise UserError(f"--out-dir {opts.out_dir} holds earlier runs; pass a new --out-dir or move those away")
+        raise UserError(f"--out_dir {opts.out_dir} holds earlier runs; pass a new --out_dir or move those away")
     results = [(run, fit(opts, run)) for run in planned_runs(opts)]
     rows = summary(results)
     title = f"{len(results)} runs of {' + '.join(opts.config)} {' '.join(opts.run_args)}".rstrip()
@@ -162,7 +167,3 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
     sys.argv = sys.argv[:1]  # LightningCLI gets its args explicitly; it warns when sys.argv holds others
     with one_line_on_user_error():
         return repeat(opts)
-
-
-if __name__ == "__main__":
-    main()

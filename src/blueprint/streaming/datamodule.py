@@ -1,7 +1,7 @@
 """Train from a LitData stream folder (local or a URL LitData reads) instead of tensors held in memory.
 
 Any experiment switches to it with `-c configs/presets/streaming.yaml --data.init_args.root <folder>`; the folder is
-written from that experiment's own DataModule by scripts/optimize_dataset.py, so samples, splits and preprocessing
+written from that experiment's own DataModule by `blueprint stream`, so samples, splits and preprocessing
 are the ones the in-memory path uses.
 """
 
@@ -15,9 +15,9 @@ from torch import Tensor
 
 from blueprint.data.batched import CropFlip
 from blueprint.data.moving_mnist import split_clip
-from blueprint.data.stream_format import StreamInfo, is_url, read_info
-from blueprint.data.stream_loader import TrainedPositionLoader
 from blueprint.errors import UserError
+from blueprint.streaming.format import StreamInfo, is_url, read_info
+from blueprint.streaming.loader import TrainedPositionLoader
 
 
 def serve_tensors(info: StreamInfo, crop_flip: CropFlip | None, batch: list[Tensor], generator: torch.Generator):
@@ -40,7 +40,7 @@ def serve_frames(input_frames: int, batch: list[Tensor], generator: torch.Genera
 class StreamingDataModule(L.LightningDataModule):
     """Batches streamed by LitData's StreamingDataset/StreamingDataLoader: shuffled, sharded per rank, resumable.
 
-    `root` holds train/, val/ and test/ LitData folders and stream.json (see blueprint.data.stream_format); a URL
+    `root` holds train/, val/ and test/ LitData folders and stream.json (see blueprint.streaming.format); a URL
     (s3://...) is streamed through LitData with chunks cached in `cache_dir`. `num_workers` loader processes read
     and decode chunks. `augment` applies the source's random crop/flip per sample, as the in-memory path does.
     """
@@ -59,9 +59,8 @@ class StreamingDataModule(L.LightningDataModule):
         super().__init__()
         if root is None:
             raise UserError(
-                "data.init_args.root is not set; write the experiment's data with `uv run python "
-                "scripts/optimize_dataset.py -c <experiment>.yaml --out <folder>` and pass --data.init_args.root "
-                "<folder>"
+                "data.init_args.root is not set; write the experiment's data with `uv run blueprint stream "
+                "-c <experiment>.yaml --out_dir <folder>` and pass --data.init_args.root <folder>"
             )
         for name, value, least in (("batch_size", batch_size, 1), ("eval_batch_size", eval_batch_size, 1)):
             if value < least:
@@ -108,7 +107,7 @@ class StreamingDataModule(L.LightningDataModule):
             raise UserError(
                 f"data.root '{self.root}': its samples have shape {stored} but its stream.json says "
                 f"{tuple(self.info.stored_shape)}; the folder changed after it was written: write it again with "
-                "scripts/optimize_dataset.py"
+                "`blueprint stream`"
             )
         self._checked = True
 

@@ -17,7 +17,7 @@ from blueprint.errors import UserError
 INFO_FILE = "stream.json"
 SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 1
-WRITE_HINT = "write one with `uv run python scripts/optimize_dataset.py -c <experiment>.yaml --out <folder>`"
+WRITE_HINT = "write one with `uv run blueprint stream -c <experiment>.yaml --out_dir <folder>`"
 
 Layout = Literal["tensors", "frames"]
 
@@ -67,7 +67,7 @@ def read_info(root: str) -> StreamInfo:
     if info.version != FORMAT_VERSION:
         raise UserError(
             f"data.root {root!r} was written in stream format {info.version}, this blueprint reads {FORMAT_VERSION}; "
-            "write it again with scripts/optimize_dataset.py"
+            "write it again with `blueprint stream`"
         )
     return info
 

@@ -1,9 +1,9 @@
 """Benchmark: train from a Moving MNIST stream of several GB in bounded memory, against the in-memory loader.
 
-    uv run python scripts/bench_streaming.py --out /tmp/moving_mnist_stream   # ~4.1 GB written (50,000 sequences)
+    uv run python benchmarks/bench_streaming.py --out /tmp/moving_mnist_stream   # ~4.1 GB written (50,000 sequences)
 
 1. Writes `--sequences` Moving MNIST sequences (20 frames of 64x64, uint8: 80 KiB each) with
-   scripts/optimize_dataset.py's writer, unless --out already holds a stream (then it is reused, not rewritten).
+   `blueprint stream`'s writer, unless --out already holds a stream (then it is reused, not rewritten).
 2. Trains configs/moving_mnist_lstm.yaml for `--steps` steps, each run in its own process: once streaming from --out,
    once with the in-memory loader (MovingMNISTDataModule, sequences rendered in memory). Each process reports its
    training samples/s (after `--warmup` steps) and its peak RSS (resource.getrusage: the most resident memory it had).
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import lightning as L
 
-from one_line_errors import OneLineParser, fail, positive_int
+from blueprint.cli.options import OneLineParser, fail, positive_int
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "moving_mnist_lstm.yaml"
@@ -48,9 +48,9 @@ def parse_args(argv: list[str]):
     parser.add_argument("--sequences", type=positive_int, default=50_000, help="training sequences to write")
     parser.add_argument("--steps", type=positive_int, default=100, help="training steps per run")
     parser.add_argument("--warmup", type=positive_int, default=10, help="steps left out of samples/s")
-    parser.add_argument("--batch-size", type=positive_int, default=16)
-    parser.add_argument("--num-workers", type=int, default=2, help="loader processes of the streaming run")
-    parser.add_argument("--write-workers", type=positive_int, default=2, help="litdata.optimize processes")
+    parser.add_argument("--batch_size", type=positive_int, default=16)
+    parser.add_argument("--num_workers", type=int, default=2, help="loader processes of the streaming run")
+    parser.add_argument("--write_workers", type=positive_int, default=2, help="litdata.optimize processes")
     parser.add_argument(
         "--max-rss-gb", type=float, default=2.0, help="fail when the streaming run's peak RSS reaches it"
     )
@@ -67,7 +67,7 @@ def argparse_hidden() -> str:
 def write(out: Path, sequences: int, workers: int) -> dict:
     """The stream, unless --out already holds one; its size on disk in GB."""
     from blueprint.data.moving_mnist import MovingMNISTDataModule
-    from blueprint.data.stream_writer import write_stream
+    from blueprint.streaming.writer import write_stream
 
     if not (out / "stream.json").is_file():
         if out.exists():
@@ -84,7 +84,7 @@ def child(opts) -> None:
     """One training run in this process; prints its samples/s and peak RSS as JSON."""
     import tempfile
 
-    from blueprint.cli import cli_main
+    from blueprint.cli.command import cli_main
 
     timer = StepTimer(opts.warmup)
     args = ["-c", str(CONFIG)]

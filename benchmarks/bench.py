@@ -7,9 +7,9 @@ trains and validates once per epoch on the same model, data, batch size, precisi
 interleaved (a, b, c, d, a, b, c, d, ...) in one process so that load from other processes hits every variant
 alike; compare ratios, not absolute seconds.
 
-    uv run python scripts/bench.py                                  # all configs, fp32 + bf16-mixed, 1 + 2 threads
-    uv run python scripts/bench.py --configs configs/mnist_mlp.yaml --epochs 2 --repeats 3 --threads 2
-    uv run python scripts/bench.py --configs configs/moving_mnist_convlstm.yaml:20   # cap that config at 20 batches
+    uv run python benchmarks/bench.py                                  # all configs, fp32 + bf16-mixed, 1 + 2 threads
+    uv run python benchmarks/bench.py --configs configs/mnist_mlp.yaml --epochs 2 --repeats 3 --threads 2
+    uv run python benchmarks/bench.py --configs configs/moving_mnist_convlstm.yaml:20   # cap that config at 20 batches
 
 A bad argument (zero epochs, an unknown variant, no config that exists, a config the CLI refuses) is one `error:`
 line and exit 2, before anything is timed.
@@ -33,16 +33,16 @@ from typing import Any
 
 import lightning as L
 import torch
+from bench_report import render  # benchmarks/bench_report.py, next to this file
 from torch.utils.data import DataLoader, TensorDataset
 
-from bench_report import render  # scripts/bench_report.py, next to this file
 from blueprint.callbacks import SamplesPerSecond
-from blueprint.cli import cli_main
+from blueprint.cli.command import cli_main
+from blueprint.cli.options import OneLineParser, cli_refusal_as_user_error, error_line, fail, positive_int
 from blueprint.cli.upstream_workarounds import remember_no_gpu
 from blueprint.data.batched import BatchedTensorDataset, whole_batch
 from blueprint.errors import UserError
 from blueprint.tasks import ClassificationTask, FramePredictionTask
-from one_line_errors import OneLineParser, cli_refusal_as_user_error, error_line, fail, positive_int
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIGS = ["configs/mnist_mlp.yaml", "configs/mnist_cnn.yaml", "configs/moving_mnist_convlstm.yaml:25"]
@@ -207,9 +207,9 @@ class Workload:
             try:
                 with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
                     cli = cli_main([*args, *where])
-            except SystemExit as err:  # the CLI printed its reason into `captured`; --fit-args is the likely cause
+            except SystemExit as err:  # the CLI printed its reason into `captured`; --fit_args is the likely cause
                 reason = error_line(captured.getvalue()) or captured.getvalue()[-2000:]
-                raise UserError(f"(c) `blueprint fit -c {self.config}` failed: {reason}; check --fit-args") from err
+                raise UserError(f"(c) `blueprint fit -c {self.config}` failed: {reason}; check --fit_args") from err
         timer = next(c for c in cli.trainer.callbacks if isinstance(c, SamplesPerSecond))
         return Run.from_timer(timer)
 
@@ -274,8 +274,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2], help="torch.set_num_threads values")
     parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS), help="precisions")
     parser.add_argument("--variants", default="abcd", help="subset of a, b, c, d")
-    parser.add_argument("--limit-batches", type=positive_int, default=None, help="cap batches per epoch (quick checks)")
-    parser.add_argument("--fit-args", nargs="*", default=[], help="extra `blueprint fit` options for (c)")
+    parser.add_argument("--limit_batches", type=positive_int, default=None, help="cap batches per epoch (quick checks)")
+    parser.add_argument("--fit_args", nargs="*", default=[], help="extra `blueprint fit` options for (c)")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"), help="Markdown report path")
     args = parser.parse_args(argv)
     if not args.variants or set(args.variants) - set(VARIANTS):
@@ -337,7 +337,7 @@ def bench(args: argparse.Namespace, argv: list[str]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    """Bad arguments and refused configs or --fit-args end in one `error:` line and exit 2."""
+    """Bad arguments and refused configs or --fit_args end in one `error:` line and exit 2."""
     args = parse_args(argv)
     try:
         return bench(args, sys.argv[1:] if argv is None else argv)

@@ -1,4 +1,4 @@
-"""The shared, resumable Optuna study behind scripts/sweep.py: storage, search-space check and the trial count.
+"""The shared, resumable Optuna study behind `blueprint sweep`: storage, search-space check and the trial count.
 
 Not a script itself. Every worker of a sweep opens the same storage and study; trials are numbered by the storage,
 so `--trials N` is counted over all workers. A trial stopped by SIGTERM/SIGINT, or one whose process died (its
@@ -9,6 +9,7 @@ import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -56,7 +57,12 @@ def space_key(params: list[str], sets: list[str], monitor: str) -> str:
     return json.dumps({"param": sorted(params), "set": sorted(sets), "monitor": monitor})
 
 
-def open_study(storage: optuna.storages.BaseStorage, name: str, space: str, direction: str, seed: int) -> optuna.Study:
+Direction = Literal["minimize", "maximize"]
+
+
+def open_study(
+    storage: optuna.storages.BaseStorage, name: str, space: str, direction: Direction, seed: int
+) -> optuna.Study:
     """Create the study, or join it if its search space is this one; refuse a study of another space.
 
     The sampler's seed is `seed` plus the trials already there: a fresh sweep repeats, and a worker that joins later
@@ -70,14 +76,14 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, space: str, dire
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
     if study.direction.name.lower() != direction:
-        raise UserError(f"--study-name {name!r} exists to {study.direction.name.lower()}, this run would {direction}")
+        raise UserError(f"--study_name {name!r} exists to {study.direction.name.lower()}, this run would {direction}")
     known = study.user_attrs.get("search_space")
     if known is None:
         study.set_user_attr("search_space", space)
     elif known != space:
         raise UserError(
-            f"--study-name {name!r} exists in this storage with another search space ({describe(known, space)}); "
-            "pass a new --study-name (or --study-dir), or the same --param/--set as that study"
+            f"--study_name {name!r} exists in this storage with another search space ({describe(known, space)}); "
+            "pass a new --study_name (or --study_dir), or the same --param/--set as that study"
         )
     return study
 

@@ -1,6 +1,7 @@
-"""Shared by the scripts here: a bad argument gets one `error:` line on stderr and exit 2, as `blueprint` answers.
+"""The argparse side of the commands around a run (runs, seeds, sweep, serve, export, stream) and benchmarks/.
 
-Not a script itself; each script imports it from this folder (Python puts a script's own folder on sys.path).
+A bad argument gets one `error:` line on stderr and exit 2, as LightningCLI's fit/validate/test/predict answer.
+Imports nothing heavy: `blueprint runs --help` starts without Lightning.
 """
 
 import argparse
@@ -11,6 +12,8 @@ import math
 import sys
 from collections.abc import Iterator
 from typing import NoReturn
+
+from blueprint.errors import UserError
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -65,7 +68,6 @@ def cli_refusal_as_user_error(prefix: str = "") -> Iterator[None]:
 
     Around cli_main(..., run=False): its refusal becomes a UserError (prefixed), which the script's main prints once.
     """
-    from blueprint.errors import UserError  # not at the top: rename.py uses this module and needs only the stdlib
 
     captured = io.StringIO()
     try:
@@ -100,7 +102,6 @@ def quiet_lightning_info() -> Iterator[None]:
 @contextlib.contextmanager
 def one_line_on_user_error() -> Iterator[None]:
     """A script's body: a UserError raised inside ends it with one `error:` line and exit 2, without INFO noise."""
-    from blueprint.errors import UserError  # not at the top: rename.py uses this module and needs only the stdlib
 
     try:
         with quiet_lightning_info():

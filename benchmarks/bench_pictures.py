@@ -1,7 +1,7 @@
 """Do the picture callbacks slow training? mnist_cnn with and without them, alternating, each run its own process.
 
-    uv run python scripts/bench_pictures.py                      # 5 pairs of 11-epoch runs (about 3 minutes)
-    uv run python scripts/bench_pictures.py --pairs 4 --epochs 6 --config configs/fashion_mnist_cnn.yaml
+    uv run python benchmarks/bench_pictures.py                      # 5 pairs of 11-epoch runs (about 3 minutes)
+    uv run python benchmarks/bench_pictures.py --pairs 4 --epochs 6 --config configs/fashion_mnist_cnn.yaml
 
 The default length, 11 epochs, holds 10 measured ones: a callback drawing every 10th epoch is counted at its
 share.
@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from one_line_errors import OneLineParser, fail, positive_int
+from blueprint.cli.options import OneLineParser, fail, positive_int
 
 PICTURES = ("confusion_matrix", "confident_mistakes", "binary_curves", "regression_scatter", "horizon_error")
 SPEED = "blueprint.callbacks.SamplesPerSecond"

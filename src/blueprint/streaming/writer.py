@@ -21,7 +21,7 @@ from blueprint.data.base import InMemoryDataModule
 from blueprint.data.batched import CropFlip
 from blueprint.data.moving_digits import moving_digits
 from blueprint.data.moving_mnist import MovingMNISTDataModule
-from blueprint.data.stream_format import INFO_FILE, SPLITS, StreamInfo
+from blueprint.streaming.format import INFO_FILE, SPLITS, StreamInfo
 
 ROWS_PER_TASK = 1024  # samples one optimize task writes: tasks are what the progress bar counts
 

@@ -1,6 +1,6 @@
-"""Load test of `scripts/serve.py` on loopback: N requests from C concurrent clients, batching on, then off.
+"""Load test of `blueprint serve` on loopback: N requests from C concurrent clients, batching on, then off.
 
-    uv run python scripts/serve_load.py --ckpt_path logs/mnist_cnn/version_0/checkpoints/last.ckpt
+    uv run python benchmarks/serve_load.py --ckpt_path logs/mnist_cnn/version_0/checkpoints/last.ckpt
 
 Starts the server on 127.0.0.1 (a free port) once per mode, sends real MNIST digits (the embedded test digits) as
 JSON pixel lists, one persistent connection per client, and prints requests/s, p50/p99 latency, the mean number of
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from one_line_errors import OneLineParser, fail, non_negative_float, positive_int
+from blueprint.cli.options import OneLineParser, fail, non_negative_float, positive_int
 
 HOST = "127.0.0.1"  # loopback only: this script never sends requests to another machine
 STARTUP_S = 300

@@ -1,10 +1,10 @@
 """Checkpoint -> ONNX and torch.export program, checked against PyTorch on a real batch of the experiment's data.
 
-    uv run python scripts/export.py --ckpt logs/mnist_cnn/version_0/checkpoints/last.ckpt
+    uv run blueprint export --ckpt_path logs/mnist_cnn/version_0/checkpoints/last.ckpt
 
 The exported model returns what `blueprint predict` does (class probabilities, or regression values in the target's
 units). The model and data are rebuilt from the run's config.yaml (next to checkpoints/, or --config). Writes model.onnx
-and model.pt2 to --out-dir (default: next to the checkpoint), prints the max absolute difference of each against
+and model.pt2 to --out_dir (default: next to the checkpoint), prints the max absolute difference of each against
 eager PyTorch and exits 1 when one is above --tol. A bad argument (a missing, corrupt or foreign checkpoint, a
 config that does not build) is one `error:` line and exit 2.
 """
@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from lightning.pytorch import LightningModule
 
 from blueprint.checkpointing.loading import check_checkpoint_fits, read_checkpoint
-from blueprint.cli import cli_main
-from blueprint.errors import UserError
-from one_line_errors import (
+from blueprint.cli.command import cli_main
+from blueprint.cli.options import (
     OneLineParser,
     cli_refusal_as_user_error,
     fail,
@@ -29,6 +29,7 @@ from one_line_errors import (
     one_line_on_user_error,
     positive_int,
 )
+from blueprint.errors import UserError
 
 BUILT_FROM = ("model", "data", "seed_everything")  # the run's trainer and subcommand keys do not matter here
 
@@ -60,7 +61,7 @@ def build(values: dict, config: Path):
 class Predictor(torch.nn.Module):
     """What `blueprint predict` returns: probabilities for classifiers, values in the target's units for regression."""
 
-    def __init__(self, task: torch.nn.Module) -> None:
+    def __init__(self, task: LightningModule) -> None:
         super().__init__()
         self.task = task
 
@@ -101,25 +102,25 @@ def export_program(model: torch.nn.Module, batch: torch.Tensor, path: Path) -> t
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = OneLineParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", type=Path, required=True)
+    parser = OneLineParser(prog="blueprint export", description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt_path", type=Path, required=True)
     parser.add_argument("--config", type=Path, help="default: the run's config.yaml next to checkpoints/")
-    parser.add_argument("--out-dir", type=Path, help="default: the checkpoint's folder")
-    parser.add_argument("--batch-size", type=positive_int, default=16)
+    parser.add_argument("--out_dir", type=Path, help="default: the checkpoint's folder")
+    parser.add_argument("--batch_size", type=positive_int, default=16)
     parser.add_argument("--tol", type=non_negative_float, default=1e-4, help="max abs difference allowed")
     parser.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo")
     opts = parser.parse_args(argv)
     opts.config = opts.config or opts.ckpt.parent.parent / "config.yaml"
     opts.out_dir = opts.out_dir or opts.ckpt.parent
     if opts.out_dir.exists() and not opts.out_dir.is_dir():
-        parser.error(f"--out-dir {opts.out_dir} is a file; pass a folder for model.onnx and model.pt2")
+        parser.error(f"--out_dir {opts.out_dir} is a file; pass a folder for model.onnx and model.pt2")
     return opts
 
 
 def load_model(opts: argparse.Namespace) -> tuple[torch.nn.Module, torch.Tensor]:
     """The predictor with the checkpoint's weights, and a real batch; the checkpoint is read first, safely."""
     if not opts.ckpt.is_file():
-        raise UserError(f"--ckpt {opts.ckpt} is not a file; pass a .ckpt from a run, e.g. checkpoints/last.ckpt")
+        raise UserError(f"--ckpt_path {opts.ckpt} is not a file; pass a .ckpt from a run, e.g. checkpoints/last.ckpt")
     checkpoint = read_checkpoint(opts.ckpt)  # weights_only=True; corrupt or foreign files are a UserError
     cli = build(run_config(opts.config), opts.config)
     check_checkpoint_fits(str(opts.ckpt), checkpoint, cli.model)
@@ -157,7 +158,3 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             f"an export differs from PyTorch by more than --tol {opts.tol:g} (above); raise --tol if it is rounding", 1
         )
     return diffs
-
-
-if __name__ == "__main__":
-    main()

@@ -1,39 +1,39 @@
 """Write an experiment's data into LitData's optimized chunk format, to train from it with the streaming preset.
 
-    uv run python scripts/optimize_dataset.py -c configs/mnist_cnn.yaml --out data/streaming/mnist
+    uv run blueprint stream -c configs/mnist_cnn.yaml --out_dir data/streaming/mnist
     uv run blueprint fit -c configs/mnist_cnn.yaml -c configs/presets/streaming.yaml \\
         --data.init_args.root data/streaming/mnist
 
 The experiment's own DataModule (with any `--data.init_args.*` overrides given here) loads the data, so the splits,
-normalization and augmentation are exactly the in-memory path's. `--image-folder` writes a folder of images in
+normalization and augmentation are exactly the in-memory path's. `--image_folder` writes a folder of images in
 torchvision's ImageFolder layout instead (see docs/streaming.md). litdata.optimize shows a progress bar per split.
-A bad argument is one `error:` line and exit 2; an --out that already holds files is never written into.
+A bad argument is one `error:` line and exit 2; an --out_dir that already holds files is never written into.
 """
 
 import json
 import sys
 from pathlib import Path
 
-from blueprint.cli import cli_main
+from blueprint.cli.command import cli_main
+from blueprint.cli.options import OneLineParser, cli_refusal_as_user_error, fail, one_line_on_user_error, positive_int
 from blueprint.data.base import InMemoryDataModule
 from blueprint.data.image_folder import ImageFolderDataModule
-from blueprint.data.stream_writer import summary, write_stream
 from blueprint.errors import UserError
-from one_line_errors import OneLineParser, cli_refusal_as_user_error, fail, one_line_on_user_error, positive_int
+from blueprint.streaming.writer import summary, write_stream
 
 
 def parse_args(argv: list[str]):
-    parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="blueprint stream", description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--config", action="append", default=[], help="experiment config (and presets)")
-    parser.add_argument("--image-folder", help="a folder of class sub-folders of images (torchvision ImageFolder)")
-    parser.add_argument("--image-size", type=positive_int, default=32, help="--image-folder: images resized to this")
-    parser.add_argument("--out", required=True, help="the stream folder to write; must not exist yet, or be empty")
-    parser.add_argument("--num-workers", type=positive_int, default=1, help="litdata.optimize writer processes")
-    parser.add_argument("--chunk-bytes", default="64MB", help="size of each chunk file (LitData's chunk_bytes)")
-    parser.add_argument("--train-sequences", type=positive_int, help="Moving MNIST: training sequences to render")
+    parser.add_argument("--image_folder", help="a folder of class sub-folders of images (torchvision ImageFolder)")
+    parser.add_argument("--image_size", type=positive_int, default=32, help="--image_folder: images resized to this")
+    parser.add_argument("--out_dir", required=True, help="the stream folder to write; must not exist yet, or be empty")
+    parser.add_argument("--num_workers", type=positive_int, default=1, help="litdata.optimize writer processes")
+    parser.add_argument("--chunk_bytes", default="64MB", help="size of each chunk file (LitData's chunk_bytes)")
+    parser.add_argument("--train_sequences", type=positive_int, help="Moving MNIST: training sequences to render")
     opts, overrides = parser.parse_known_args(argv)
     if bool(opts.config) == bool(opts.image_folder):
-        fail("give an experiment with -c <config>.yaml or a folder with --image-folder (exactly one of them)")
+        fail("give an experiment with -c <config>.yaml or a folder with --image_folder (exactly one of them)")
     bad = [arg for arg in overrides if not arg.startswith("--data.")]
     if bad:
         fail(f"unknown argument(s) {bad}; only --data.* overrides go to the experiment (options: --help)")
@@ -42,9 +42,9 @@ def parse_args(argv: list[str]):
 
 
 def check_out(out: Path) -> None:
-    """Nothing is ever written over: an --out holding files is refused before any work."""
+    """Nothing is ever written over: an --out_dir holding files is refused before any work."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"--out '{out}' already exists and is not an empty folder; choose a new one or delete it")
+        raise UserError(f"--out_dir '{out}' already exists and is not an empty folder; choose a new one or delete it")
 
 
 def experiment_data(configs: list[str], overrides: list[str]) -> InMemoryDataModule:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Writes the stream and prints what it holds; a mistake is one `error:` line and exit 2."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     sys.argv = sys.argv[:1]  # LightningCLI gets its args explicitly
-    out = Path(opts.out)
+    out = Path(opts.out_dir)
     with one_line_on_user_error():
         check_out(out)
         if opts.image_folder:
@@ -76,7 +76,3 @@ def main(argv: list[str] | None = None) -> dict:
     written = summary(info)
     print(f"wrote {out}: {json.dumps(written)}")
     return written
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Serve a trained checkpoint over HTTP with LitServe: POST /predict, GET /health, GET /info (the model card).
 
-    uv run python scripts/serve.py --ckpt_path logs/mnist_cnn/version_0/checkpoints/last.ckpt [--port 8000]
+    uv run blueprint serve --ckpt_path logs/mnist_cnn/version_0/checkpoints/last.ckpt [--port 8000]
 
 The task is rebuilt from the checkpoint alone and requests get exactly the preprocessing `blueprint predict` applies
 (see docs/serving.md for the request and answer of each task). Requests arriving together are batched up to
@@ -11,8 +11,8 @@ line and exit 2, before the port is bound.
 import argparse
 import sys
 
+from blueprint.cli.options import OneLineParser, non_negative_float, one_line_on_user_error, positive_int
 from blueprint.serving import build_server
-from one_line_errors import OneLineParser, non_negative_float, one_line_on_user_error, positive_int
 
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
 
@@ -34,7 +34,7 @@ def positive_float(text: str) -> float:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="blueprint serve", description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt_path", required=True, help="a .ckpt written by `blueprint fit` (local file)")
     parser.add_argument("--port", type=port_number, default=8000)
     parser.add_argument("--host", choices=HOSTS, default="127.0.0.1", help="0.0.0.0 serves other machines too")
@@ -54,7 +54,3 @@ def main(argv: list[str] | None = None) -> None:
             opts.ckpt_path, opts.max_batch_size, opts.batch_timeout, opts.accelerator, opts.max_payload_mb
         )
     server.run(host=opts.host, port=opts.port, generate_client_file=False, log_level=opts.log_level)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """One markdown row per finished frame-prediction run: its test figures, size, cost and how far it got.
 
-    uv run python scripts/frame_table.py logs/moving_mnist_convlstm/version_0 logs/moving_mnist_simvp/version_0
+    uv run python benchmarks/frame_table.py logs/moving_mnist_convlstm/version_0 logs/moving_mnist_simvp/version_0
 
 Each run folder is a `blueprint fit` run (config.yaml + TensorBoard events, tested after fit). The net is rebuilt
 from the run's config to count its parameters and its FLOPs on one sample (torch.utils.flop_counter); epochs are
@@ -17,7 +17,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.flop_counter import FlopCounterMode
 
-from one_line_errors import OneLineParser, fail  # scripts/one_line_errors.py, next to this file
+from blueprint.cli.options import OneLineParser, fail  # scripts/one_line_errors.py, next to this file
 
 HEADER = (
     "| run | MSE/frame | vs zeros | MAE/frame | SSIM | PSNR | params | GFLOPs/sample | epochs | s/epoch |\n"

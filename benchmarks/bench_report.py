@@ -1,4 +1,4 @@
-"""Markdown report for scripts/bench.py: machine facts, seconds per epoch, the ratios the targets are stated in."""
+"""Markdown report for benchmarks/bench.py: machine facts, seconds per epoch, the ratios the targets are stated in."""
 
 import argparse
 import datetime
@@ -51,7 +51,7 @@ def render(results: dict, delivery: dict[int, dict[str, float]], args: argparse.
     lines = [
         "# Benchmarks",
         "",
-        f"Generated {datetime.date.today()} by `uv run python scripts/bench.py {' '.join(argv)}`".rstrip() + ".",
+        f"Generated {datetime.date.today()} by `uv run python benchmarks/bench.py {' '.join(argv)}`".rstrip() + ".",
         "",
         *machine_lines(),
         "",
@@ -122,4 +122,6 @@ def _precision_lines(results: dict, settings: list[tuple]) -> list[str]:
 
 
 if __name__ == "__main__":
-    raise SystemExit("error: bench_report.py only renders the report of bench.py; run: uv run python scripts/bench.py")
+    raise SystemExit(
+        "error: bench_report.py only renders the report of bench.py; run: uv run python benchmarks/bench.py"
+    )
