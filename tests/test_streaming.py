@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from blueprint.streaming import StreamingDataModule
 from blueprint.errors import UserError
+from blueprint.streaming import StreamingDataModule
 from blueprint.streaming import command as stream_command
 from tests.conftest import CONFIGS, config, run_cli
 from tests.reliability.helpers import assert_same_weights, callback_option, error_line, snapshot, tiny_args, weights

@@ -28,6 +28,6 @@ def missing_group(package: str | None, needed_by: str) -> UserError | None:
     if group is None:
         return None
     return UserError(
-        f"{needed_by} needs {top}, which is not installed: add the `{group}` dependency group (uv sync --group {group}, "
-        f"or list it in pyproject.toml's [tool.uv] default-groups)"
+        f"{needed_by} needs {top}, which is not installed: add the `{group}` dependency group "
+        f"(uv sync --group {group}, or list it in pyproject.toml's [tool.uv] default-groups)"
     )

@@ -14,7 +14,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from blueprint.checkpointing.run_lock import release_run_locks
 from blueprint.cli.config_files import check_config_files, class_named
 from blueprint.cli.links import link_data_and_model
-from blueprint.cli.parser import OneLineErrorParser, root_message
+from blueprint.cli.parser import OneLineErrorParser, missing_optional_package, root_message
 from blueprint.cli.preflight import check_before_run, keep_sync_batchnorm_to_gpus, prepare_config
 from blueprint.cli.save_config import SaveConfigToRun
 from blueprint.cli.upstream_workarounds import remember_no_gpu
@@ -58,7 +58,7 @@ class BlueprintCLI(LightningCLI):
         try:
             super().instantiate_classes()
         except ValueError as err:
-            raise UserError(root_message(err)) from err
+            raise (missing_optional_package(str(err)) or UserError(root_message(err))) from err
 
     def before_instantiate_classes(self) -> None:
         """`--trainer.enable_progress_bar false` drops the configured bar (Lightning refuses both at once)."""

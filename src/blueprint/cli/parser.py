@@ -1,5 +1,6 @@
 """Parse errors as one line: jsonargparse spreads a bad value over many lines and prints 45 lines of usage first."""
 
+import importlib.util
 import re
 from typing import Any, NoReturn
 
@@ -7,14 +8,16 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
 from blueprint.cli.links import check_given_values, linking
-from blueprint.errors import UserError
+from blueprint.errors import UserError, missing_group
 
 
 class OneLineErrorParser(LightningArgumentParser):
     """A mistake prints one `error:` line and a tip pointing at --help, not the usage."""
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        super().error(innermost_reason(" ".join(message.split())), ex)
+        whole = " ".join(message.split())
+        reason = innermost_reason(whole)
+        super().error(str(missing_optional_package(reason) or missing_optional_package(whole) or reason), ex)
 
     def print_usage(self, file: Any = None) -> None:
         """Called before an error only: the ~45 lines of options would bury it; a tip points at --help instead."""
@@ -60,6 +63,16 @@ def innermost_reason(message: str) -> str:
             reason = message[classes[-1].end() :].split(" - Expected a <class 'NoneType'>")[0]
             message = f"{'.'.join(keys)} ({classes[-1].group(1)}): {reason}"
     return message if len(message) <= MAX_ERROR_CHARS else message[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def missing_optional_package(reason: str) -> UserError | None:
+    """A class from an optional dependency group that is not installed: the error names the group to add."""
+    named = re.search(r"^([^:]+): No module named '([\w.]+)'", reason)
+    if named:  # e.g. the streaming preset's DataModule without litdata
+        return missing_group(named.group(2), named.group(1))
+    if "MLFlowLogger" in reason and importlib.util.find_spec("mlflow") is None:  # Lightning's class imports it lazily
+        return missing_group("mlflow", "trainer.logger (lightning.pytorch.loggers.MLFlowLogger)")
+    return None
 
 
 def root_message(err: Exception) -> str:

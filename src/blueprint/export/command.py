@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
+import onnxscript  # noqa: F401 - torch.onnx's dynamo exporter needs it: a missing `export` group is named at once
 import torch
 import yaml
 from lightning.pytorch import LightningModule
@@ -88,8 +90,6 @@ def export_onnx(model: torch.nn.Module, batch: torch.Tensor, path: Path, exporte
 
 
 def onnx_outputs(path: Path, batch: torch.Tensor) -> np.ndarray:
-    import onnxruntime
-
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: batch.numpy()})[0]
 
@@ -110,8 +110,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tol", type=non_negative_float, default=1e-4, help="max abs difference allowed")
     parser.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo")
     opts = parser.parse_args(argv)
-    opts.config = opts.config or opts.ckpt.parent.parent / "config.yaml"
-    opts.out_dir = opts.out_dir or opts.ckpt.parent
+    opts.config = opts.config or opts.ckpt_path.parent.parent / "config.yaml"
+    opts.out_dir = opts.out_dir or opts.ckpt_path.parent
     if opts.out_dir.exists() and not opts.out_dir.is_dir():
         parser.error(f"--out_dir {opts.out_dir} is a file; pass a folder for model.onnx and model.pt2")
     return opts
@@ -119,11 +119,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def load_model(opts: argparse.Namespace) -> tuple[torch.nn.Module, torch.Tensor]:
     """The predictor with the checkpoint's weights, and a real batch; the checkpoint is read first, safely."""
-    if not opts.ckpt.is_file():
-        raise UserError(f"--ckpt_path {opts.ckpt} is not a file; pass a .ckpt from a run, e.g. checkpoints/last.ckpt")
-    checkpoint = read_checkpoint(opts.ckpt)  # weights_only=True; corrupt or foreign files are a UserError
+    if not opts.ckpt_path.is_file():
+        raise UserError(
+            f"--ckpt_path {opts.ckpt_path} is not a file; pass a .ckpt from a run, e.g. checkpoints/last.ckpt"
+        )
+    checkpoint = read_checkpoint(opts.ckpt_path)  # weights_only=True; corrupt or foreign files are a UserError
     cli = build(run_config(opts.config), opts.config)
-    check_checkpoint_fits(str(opts.ckpt), checkpoint, cli.model)
+    check_checkpoint_fits(str(opts.ckpt_path), checkpoint, cli.model)
     cli.model.load_state_dict(checkpoint["state_dict"])
     return Predictor(cli.model).cpu().eval(), real_batch(cli.datamodule, opts.batch_size)
 
