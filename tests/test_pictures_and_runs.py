@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from blueprint.callbacks.confident_mistakes import CAPTION_HEIGHT, caption_strip, enlarged
 from blueprint.callbacks.run_status import status_of
-from blueprint.cli.runs_command import runs_main
+from blueprint.cli import runs_command
 from blueprint.errors import TrainingStopped
 from tests.conftest import config, run_cli
 from tests.reliability.helpers import callback_option, error_line, tiny_args
@@ -138,7 +138,7 @@ def test_mlflow_records_the_same_final_val_metric_as_tensorboard_with_config_and
 
 def test_run_index_lists_status_differing_options_and_metrics_sorted(runs: Path, capsys) -> None:
     exported = runs / "runs.csv"
-    assert runs_main([str(runs / "logs"), "--sort", "test/loss", "--csv", str(exported)]) == 0
+    assert runs_command.main([str(runs / "logs"), "--sort", "test/loss", "--csv", str(exported)]) == 0
     out = capsys.readouterr().out
     assert "model.class" in out and "RegressionTask" in out and "trainer.max_epochs" in out
     with exported.open() as file:
@@ -153,16 +153,16 @@ def test_run_index_lists_status_differing_options_and_metrics_sorted(runs: Path,
     losses = [float(row["test/loss"]) for row in rows.values() if row["test/loss"]]
     assert len(losses) == 3 and losses == sorted(losses)  # smallest loss first; the stopped run (no test) last
     assert list(rows)[-1] == "mnist_mlp/version_1"
-    assert runs_main([str(runs / "logs"), "--sort", "test/nothing"]) == 2
+    assert runs_command.main([str(runs / "logs"), "--sort", "test/nothing"]) == 2
     assert "test/nothing" in error_line(capsys)
 
 
 def test_run_index_refuses_a_missing_or_empty_folder(tmp_path: Path, capsys) -> None:
-    assert runs_main([str(tmp_path / "nowhere")]) == 2
+    assert runs_command.main([str(tmp_path / "nowhere")]) == 2
     line = error_line(capsys)
     assert "nowhere" in line and "does not exist" in line
     (tmp_path / "empty").mkdir()
-    assert runs_main([str(tmp_path / "empty")]) == 2
+    assert runs_command.main([str(tmp_path / "empty")]) == 2
     assert "no runs under" in error_line(capsys)
 
 
@@ -173,7 +173,7 @@ def test_run_index_lists_broken_runs_and_names_an_unreadable_config(runs: Path, 
     (logs / "broken_config/config.yaml").write_text("model: [unclosed\n")
     for events in (logs / "broken_events").glob("events.out.tfevents.*"):
         events.write_bytes(events.read_bytes()[:40] + b"\xff" * 64)
-    assert runs_main([str(logs)]) == 2
+    assert runs_command.main([str(logs)]) == 2
     captured = capsys.readouterr()
     rows = {line.split()[0]: line for line in captured.out.splitlines()[1:]}
     assert "config.yaml unreadable" in rows["broken_config"]
@@ -205,5 +205,5 @@ def test_status_names_how_a_run_ended_and_a_vanished_process_reads_as_crashed(
     gone = subprocess.Popen(["true"])
     gone.wait()  # its pid now names no process
     (run / "status.json").write_text(json.dumps(record | {"status": "running", "pid": gone.pid}))
-    assert runs_main([str(tmp_path / "logs")]) == 0
+    assert runs_command.main([str(tmp_path / "logs")]) == 0
     assert "crashed" in capsys.readouterr().out

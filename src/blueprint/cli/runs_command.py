@@ -53,7 +53,7 @@ def sort(frame: pd.DataFrame, metric: str, runs: list[Run]) -> pd.DataFrame:
     return frame.sort_values(metric, ascending=ascending, na_position="last", kind="stable")
 
 
-def runs_main(args: list[str]) -> int:
+def main(args: list[str]) -> int:
     """Prints the table; exit 2 with one `error:` line for a missing or empty folder, a bad option or config.yaml."""
     options = parse(args)
     try:
