@@ -76,7 +76,7 @@ def test_every_array_task_joins_one_journal_study_with_its_own_seed_and_a_time_l
     code, srun_args, scontrol, _ = run_sweep_task(tmp_path, 3, 143, "logs/lr", *sweep_args)
     assert code == 143 and scontrol.split() == ["requeue", "77"]
     args = srun_args.split()
-    assert args[:4] == ["uv", "run", "python", "`blueprint sweep`"] and args[-len(sweep_args) :] == sweep_args
+    assert args[:4] == ["uv", "run", "blueprint", "sweep"] and args[-len(sweep_args) :] == sweep_args
     assert "--storage logs/lr/study.log --study_name sweep" in srun_args and "--seed 3" in srun_args
     (tmp_path / "scontrol.txt").unlink()
     code, _, scontrol, _ = run_sweep_task(tmp_path, 4, 0, "logs/lr", *sweep_args)

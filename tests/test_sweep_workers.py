@@ -1,7 +1,7 @@
 """`blueprint sweep` as a shared, resumable study: two worker processes split one SQLite study, and a sweep stopped by
 SIGTERM mid-trial runs only the remaining trials when started again (the stopped trial is retried with its values).
 
-Each test starts one real `python `blueprint sweep` process; the other worker (or the restart) runs in this process.
+Each test starts one real `blueprint sweep` process; the other worker (or the restart) runs in this process.
 Trials are a few steps of the breast-cancer MLP.
 """
 
