@@ -347,7 +347,7 @@ def test_the_decoder_names_the_bad_value(body: dict, inputs: dict, fragment: str
 )
 def test_scripts_refuse_bad_arguments_in_one_line(script: str, argv: list[str], fragments: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        load_script(script).main(argv)
+        (serve_command if script == "serve" else load_script(script)).main(argv)
     assert exit_info.value.code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), lines

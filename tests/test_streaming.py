@@ -82,7 +82,7 @@ def test_a_bad_stream_folder_names_itself_and_the_command_that_writes_one(case: 
     root = make(tmp_path)
     with pytest.raises(UserError, match=named) as refused:
         StreamingDataModule(root=root)
-    assert root in str(refused.value) and "optimize_dataset.py" in str(refused.value)
+    assert root in str(refused.value) and "blueprint stream" in str(refused.value)
 
 
 def test_samples_the_net_cannot_take_are_one_line_before_any_log_is_written(
