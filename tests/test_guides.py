@@ -76,6 +76,17 @@ def test_add_a_dataset_trains_and_learns_the_moons() -> None:
     assert cli.trainer.callback_metrics["test/acc"] >= 0.8  # one epoch on two moons is far above chance (0.5)
 
 
+def test_add_a_dataset_regression_example_reports_and_serves_in_real_units() -> None:
+    """Trained on standardized targets, the task reports in °C; the checkpoint says how serve scales a row."""
+    cli = run_cli("fit", "-c", str(REPO / "examples/add_a_dataset/regression.yaml"), *FAST[:1], *FAST[4:])
+    train_targets = cli.datamodule.splits["train"][1]
+    assert cli.model.target_mean.item() == pytest.approx(float(train_targets.mean()))  # from target_stats
+    assert cli.model.target_std.item() == pytest.approx(float(train_targets.std()))
+    assert cli.trainer.callback_metrics["test/mae"] < 2.0  # °C; predicting the mean would be off by ~5
+    inputs = cli.datamodule.state_dict()["serving_inputs"]
+    assert inputs["kind"] == "table" and inputs["features"][-1] == "t-1" and len(inputs["mean"]) == 24
+
+
 def test_add_a_task_regresses_one_number_per_image() -> None:
     cli = train_guide_example("add_a_task")
     assert {"train/mae", "val/mae", "val/r2", "test/mae", "test/r2"} <= set(events(cli).Tags()["scalars"])
