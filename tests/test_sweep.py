@@ -103,3 +103,18 @@ def test_choice_values_reach_the_cli_as_yaml_and_a_study_continues_only_with_its
         sweep_command.main(other_space)
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert exit_info.value.code == 2 and "--study_name 'sweep' exists" in err and "choice:0.5,1.0" in err
+
+
+def test_two_studies_keep_their_own_best_config(tmp_path: Path) -> None:
+    """Without --best_config, each study writes best.yaml (and its figures) into its own --study_dir."""
+    config = str(Path(__file__).resolve().parents[1] / "configs" / "mnist_mlp.yaml")
+    for name, low in (("study_a", "1e-4:1e-3"), ("study_b", "1e-2:1e-1")):
+        lr = f"--param={OPT}.init_args.lr=loguniform:{low}"
+        sweep_command.main(["-c", config, "--trials=1", lr, f"--study_dir={tmp_path / name}", "--", *TINY])
+    rates = {}
+    for name in ("study_a", "study_b"):
+        best = yaml.safe_load((tmp_path / name / "best.yaml").read_text())
+        rates[name] = best["model"]["init_args"]["optimizer"]["init_args"]["lr"]
+        assert (tmp_path / name / "best_history.png").is_file()
+    assert rates["study_a"] < 1e-3 <= 1e-2 <= rates["study_b"]
+    assert not (tmp_path / "logs").exists()

@@ -8,9 +8,9 @@
 
 `--param KEY=DIST:ARGS` searches KEY (DIST: loguniform:LOW:HIGH, uniform:LOW:HIGH, int:LOW:HIGH, choice:A,B,C);
 `--set KEY=VALUE` fixes KEY in every trial and in the best config; args after `--` go to every trial only (speed
-limits, say). Trials log to <study-dir>/trials/trial_NNN; the HPARAMS tab of <study-dir>/hparams compares them.
-The best trial's full config is written to --best_config, ready for `blueprint fit -c best.yaml`, with Optuna's
-optimization-history and parameter-importance figures next to it (<stem>_history.png, <stem>_importance.png).
+limits, say). Trials log to <study_dir>/trials/trial_NNN; the HPARAMS tab of <study_dir>/hparams compares them.
+The best trial's full config is written to --best_config (default <study_dir>/best.yaml, with its study), ready for
+`blueprint fit -c`, with Optuna's optimization-history and parameter-importance figures next to it.
 
 The study lives in --storage (default: <study-dir>/study.db, SQLite), so every sweep is resumable: the same command
 again continues it (finished trials are kept), and more workers, here or on other machines with the same --storage
@@ -260,10 +260,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--trials", type=positive_int, default=20, help="trials in all, over every worker")
     parser.add_argument("--seed", type=int, default=0, help="seed of Optuna's sampler")
     parser.add_argument("--study_dir", type=Path, default=Path("logs/sweep"))
-    parser.add_argument("--best_config", type=Path, default=Path("logs/sweep/best.yaml"))
-    parser.add_argument("--storage", help="sqlite:///FILE, a database URL or a journal file (<study-dir>/study.db)")
+    parser.add_argument("--best_config", type=Path, help="default: <study_dir>/best.yaml, with the study it came from")
+    parser.add_argument("--storage", help="sqlite:///FILE, a database URL or a journal file (<study_dir>/study.db)")
     parser.add_argument("--study_name", default="sweep", help="the study in --storage that every worker joins")
     opts = parser.parse_args(argv)
+    opts.best_config = opts.best_config or opts.study_dir / "best.yaml"
     opts.trial_args = trial_args
     return opts
 
