@@ -19,7 +19,9 @@ SMALL_CLIPS = ["--data.init_args.val_sequences=8", "--data.init_args.test_sequen
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_every_in_memory_dataloader_is_a_torch_dataloader(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_in_memory_dataloader_is_a_torch_dataloader(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     install_for_config(CONFIGS / name, tmp_path / "data", monkeypatch)  # offline stand-ins for torchvision's files
     small = SMALL_CLIPS if name.startswith("moving_mnist") else []
     cli = cli_main(["-c", config(name), f"--trainer.logger.init_args.save_dir={tmp_path}", *small], run=False)

@@ -12,7 +12,7 @@ limits, say). Trials log to <study_dir>/trials/trial_NNN; the HPARAMS tab of <st
 The best trial's full config is written to --best_config (default <study_dir>/best.yaml, with its study), ready for
 `blueprint fit -c`, with Optuna's optimization-history and parameter-importance figures next to it.
 
-The study lives in --storage (default: <study-dir>/study.db, SQLite), so every sweep is resumable: the same command
+The study lives in --storage (default: <study_dir>/study.db, SQLite), so every sweep is resumable: the same command
 again continues it (finished trials are kept), and more workers, here or on other machines with the same --storage
 and --study_name, share it: `--trials` counts the trials of all workers. A trial stopped by SIGTERM/SIGINT is marked
 failed and queued again, and the worker exits 143/130; each worker writes the best config when it finishes.
