@@ -166,6 +166,13 @@ def test_run_index_refuses_a_missing_or_empty_folder(tmp_path: Path, capsys) -> 
     assert "no runs under" in error_line(capsys)
 
 
+@pytest.mark.parametrize(("target", "named"), [("nowhere/runs.csv", "does not exist"), (".", "is a folder")])
+def test_run_index_checks_the_csv_path_before_building_the_table(target: str, named: str, runs: Path, capsys) -> None:
+    assert runs_command.main([str(runs / "logs"), "--csv", target]) == 2
+    line = error_line(capsys)
+    assert target in line and named in line
+
+
 def test_run_index_lists_broken_runs_and_names_an_unreadable_config(runs: Path, tmp_path: Path, capsys) -> None:
     logs = tmp_path / "logs"
     for name in ("broken_config", "broken_events"):

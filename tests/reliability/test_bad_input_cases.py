@@ -65,6 +65,8 @@ CASES = {
     "dropout below range": ("--model.init_args.net.init_args.dropout=-0.1", "-0.1"),
     "label smoothing out of range": ("--model.init_args.label_smoothing=1.0", "label_smoothing"),
     "batch size zero": ("--data.init_args.batch_size=0", "batch_size"),
+    "batch size larger than the training split": ("--data.init_args.batch_size=100000", "larger than the"),
+    "seed beyond numpy's range": ("--seed_everything=99999999999", "seed_everything=99999999999"),
     "best checkpoint of no fit in this process": ("--ckpt_path=best", "names the best checkpoint of a fit"),
     "folder as checkpoint": ("--ckpt_path=logs", "is a folder"),
     "fixed logger version that holds a run": ("--trainer.logger.init_args.version=0", "already holds a run"),

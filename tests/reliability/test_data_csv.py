@@ -131,3 +131,14 @@ def test_a_class_too_small_to_split_is_named_by_its_label(tmp_path: Path, capsys
     line = error_line(capsys)
     assert str(path) in line and "'virginica'" in line and "[2]" not in line, line
     assert "data.test_fraction" in line and "data.test_size" not in line, line
+
+
+@pytest.mark.parametrize(("make", "named"), [(lambda p: p.mkdir() or p, "is a folder"), (None, "not a regular file")])
+def test_a_csv_path_that_is_no_file_says_what_it_is(make, named: str, tmp_path: Path, capsys) -> None:
+    """A folder or a device is not reported as missing: the message says what the path is."""
+    path = make(tmp_path / "table.csv") if make else Path("/dev/null")
+    with pytest.raises(SystemExit) as refused:
+        fit_csv(tmp_path, path, "y")
+    line = error_line(capsys)
+    assert refused.value.code == 2 and str(path) in line and named in line
+    assert not (tmp_path / "logs").exists()

@@ -22,10 +22,19 @@ from blueprint.cli.loggers import prepare_loggers
 from blueprint.data.base import InMemoryDataModule
 from blueprint.errors import UserError
 
+MAX_SEED = 2**32 - 1  # numpy's largest seed, which seed_everything passes on
+
+
+def check_seed(seed: Any) -> None:
+    """numpy takes seeds 0 to 2**32 - 1; Lightning would pass a larger one on and end in numpy's traceback."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed <= MAX_SEED:
+        raise UserError(f"seed_everything={seed} is outside 0..{MAX_SEED}, the seeds numpy accepts; pick one in range")
+
 
 def prepare_config(config: Any, subcommand: str, save_config_kwargs: dict[str, Any]) -> None:
     """Before instantiation: `last` -> the newest run's last.ckpt (logged in the same run folder); refuse bad ones."""
     expand_path_options(config)
+    check_seed(config.get("seed_everything"))
     keep_sync_batchnorm_to_gpus(config.trainer)
     if subcommand == "fit":
         check_trains_something(config.trainer)
@@ -199,6 +208,12 @@ def check_schedule_has_an_end(model: Any, trainer_config: Any) -> None:
                 "the LR schedule is sized by the run's length, but trainer.max_epochs=-1 never ends; set "
                 "trainer.max_epochs or trainer.max_steps, or the schedule's own total_steps"
             ) from err
+
+
+def check_before_fit(datamodule: Any) -> None:
+    """The training split fills one batch: refused now, before a run folder exists, not at the first epoch."""
+    if isinstance(datamodule, InMemoryDataModule) and "train" in datamodule.splits:
+        datamodule.check_batch_fits(len(datamodule.splits["train"][0]))
 
 
 def check_before_run(config: Any, model: torch.nn.Module, datamodule: Any) -> None:

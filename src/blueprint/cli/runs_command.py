@@ -53,10 +53,22 @@ def sort(frame: pd.DataFrame, metric: str, runs: list[Run]) -> pd.DataFrame:
     return frame.sort_values(metric, ascending=ascending, na_position="last", kind="stable")
 
 
+def check_csv_target(path: str | None) -> None:
+    """Checked before the table is built: pandas would fail only at the end, with a traceback."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(f"--csv {path} is a folder; pass a file path, e.g. {target / 'runs.csv'}")
+    if not target.parent.is_dir():
+        raise UserError(f"--csv {path}: folder {target.parent} does not exist; create it or pick another path")
+
+
 def main(args: list[str]) -> int:
     """Prints the table; exit 2 with one `error:` line for a missing or empty folder, a bad option or config.yaml."""
     options = parse(args)
     try:
+        check_csv_target(options.csv)
         root = Path(options.folder)
         runs = [read_run(folder, root) for folder in find_runs(root)]
         frame = table(runs)

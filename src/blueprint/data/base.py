@@ -108,14 +108,17 @@ class InMemoryDataModule(L.LightningDataModule):
         sampler = self._train_sampler
         if sampler is None or sampler.dataset_length != len(dataset):
             sampler = self._train_sampler = self._build_train_sampler(dataset)
-        if len(sampler) < self.batch_size:  # Lightning would only warn, "train" nothing and report success
-            ranks = self._ranks()[1]
+        self.check_batch_fits(len(sampler), self._ranks()[1])
+        return batched_loader(dataset, self.batch_size, self.seed, sampler, drop_last=True)
+
+    def check_batch_fits(self, samples: int, ranks: int = 1) -> None:
+        """Lightning would only warn, "train" nothing and report success; so a batch larger than the data is refused."""
+        if samples < self.batch_size:
             raise UserError(
-                f"data.batch_size={self.batch_size} is larger than the {len(sampler)} training "
+                f"data.batch_size={self.batch_size} is larger than the {samples} training "
                 f"samples{f' per process ({ranks} processes)' if ranks > 1 else ''}; full batches only are "
                 "trained, so lower data.batch_size"
             )
-        return batched_loader(dataset, self.batch_size, self.seed, sampler, drop_last=True)
 
     def train_dataset(self) -> BatchDataset:
         """Under `trainer.overfit_batches` the same batches come every epoch: no shuffle, no augmentation."""

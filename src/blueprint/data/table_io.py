@@ -43,8 +43,11 @@ def load_builtin(name: str) -> tuple[pd.DataFrame, str, TaskKind]:
 
 def read_csv(path: str) -> pd.DataFrame:
     """The CSV as a frame; a missing, empty or row-less file is a UserError naming the path."""
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise UserError(f"CSV file {path!r} does not exist; check data.csv (or data.predict_csv)")
+    if not Path(path).is_file():
+        what = "a folder" if Path(path).is_dir() else "not a regular file"
+        raise UserError(f"CSV file {path!r} is {what}; point data.csv (or data.predict_csv) at a .csv file")
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:
