@@ -166,4 +166,4 @@ def test_a_stream_renders_the_training_sequences_and_serves_clips_as_in_memory(s
         assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
     inputs, targets = next(iter(streamed.train_dataloader()))
     assert inputs.shape == (4, 4, 1, 32, 32) and targets.shape == (4, 3, 1, 32, 32)
-    assert 0 <= float(inputs.min()) and float(inputs.max()) <= 1
+    assert float(inputs.min()) >= 0 and float(inputs.max()) <= 1
