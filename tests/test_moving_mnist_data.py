@@ -151,3 +151,19 @@ def test_more_sequences_per_batch_than_training_sequences_is_refused() -> None:
     data = MovingMNISTDataModule(**(SMALL | {"batch_size": 32}))
     with pytest.raises(UserError, match="data.batch_size=32 is larger than the 16 training samples"):
         data.train_dataloader()
+
+
+def test_a_stream_renders_the_training_sequences_and_serves_clips_as_in_memory(small_data, tmp_path) -> None:
+    """The DataModule's stream hooks: training sequences rendered in parts by the writer, clips split as in memory."""
+    from blueprint.streaming import StreamingDataModule
+    from blueprint.streaming.writer import write_stream
+
+    info = write_stream(small_data, tmp_path / "stream", train_sequences=300, verbose=False)  # two parts of <= 256
+    assert info.num_samples == {"train": 300, "val": 6, "test": 5}
+    assert (info.layout, info.input_frames, info.stored_shape) == ("frames", 4, [7, 32, 32])
+    streamed = StreamingDataModule(str(tmp_path / "stream"), batch_size=4, eval_batch_size=4)
+    for got, expected in zip(streamed.val_dataloader(), small_data.val_dataloader(), strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    inputs, targets = next(iter(streamed.train_dataloader()))
+    assert inputs.shape == (4, 4, 1, 32, 32) and targets.shape == (4, 3, 1, 32, 32)
+    assert float(inputs.min()) >= 0 and float(inputs.max()) <= 1

@@ -328,8 +328,10 @@ def test_rows_are_scaled_as_the_training_split_was() -> None:
     ids=["missing", "extra", "non-finite", "bool", "no rows", "frame count", "extra key"],
 )
 def test_the_decoder_names_the_bad_value(body: dict, inputs: dict, fragment: str) -> None:
+    from blueprint.data import MovingMNISTDataModule  # decodes its own kind, "frames"; the table kind is shared
+
     with pytest.raises(BadRequest) as refusal:
-        decode(body, inputs)
+        decode(body, inputs, MovingMNISTDataModule)
     one_line(str(refusal.value), fragment)
 
 
@@ -364,6 +366,8 @@ def test_data_modules_save_how_they_read_inputs_in_their_checkpoint_state() -> N
     assert CIFAR10DataModule(normalize=False).state_dict()["serving_inputs"]["std"] == [1.0, 1.0, 1.0]
     moving = MovingMNISTDataModule(frame_size=32, input_frames=4, target_frames=3).state_dict()["serving_inputs"]
     assert moving == {"kind": "frames", "shape": [4, 1, 32, 32], "target_frames": 3}
+    own_kind = MovingMNISTDataModule().state_dict()["serving_data_class"]  # the server asks it to decode "frames"
+    assert own_kind == f"{MovingMNISTDataModule.__module__}.MovingMNISTDataModule"
     wine = TabularDataModule(source="wine")
     table = wine.state_dict()["serving_inputs"]
     assert table["features"][:2] == ["alcohol", "malic_acid"] and table["classes"] == ["class_0", "class_1", "class_2"]

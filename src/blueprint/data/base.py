@@ -19,10 +19,12 @@ from blueprint.data.dataloaders import (
     every_rank_sampler,
 )
 from blueprint.data.quoting import quoted
+from blueprint.data.stream_parts import ROWS_PER_PART, Rows, StreamPart
 from blueprint.errors import UserError
 
 Split = tuple[Tensor, ...]
 SERVING_INPUTS = "serving_inputs"  # the key of serving_inputs() in the data module's checkpoint state
+SERVING_DATA = "serving_data_class"  # and of the class path whose decode_request decodes the module's own kinds
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -182,19 +184,64 @@ class InMemoryDataModule(L.LightningDataModule):
         """How raw inputs become this module's tensors, as plain values a server reads from the checkpoint alone.
 
         `kind` is "image" (uint8-range pixels: `/ 255`, then `(x - mean) / std` per channel), "table" (named feature
-        columns, `(x - mean) / std` when standardized) or "frames" (uint8 frames `/ 255`); None: not servable.
+        columns, `(x - mean) / std` when standardized), or a kind of the module's own that its `decode_request`
+        decodes (Moving MNIST's "frames"); None: not servable.
         """
         return None
+
+    @classmethod
+    def decode_request(cls, value: Any, inputs: dict[str, Any]) -> tuple[Tensor, bool]:
+        """`blueprint serve`: a request's value for a `serving_inputs()` kind of this module's own -> its inputs
+        (N, *input_shape) and whether it sent many samples; bad input is a `raw_inputs.BadRequest`.
+
+        A class method: the server has no data module, only this class (its path saved with the serving inputs) and
+        the `inputs` description. The shared kinds ("image", "table") the server decodes itself.
+        """
+        raise NotImplementedError(f"{cls.__name__} has no serving kind of its own ({inputs['kind']!r})")
+
+    def stream_parts(self, split: str, train_samples: int | None = None) -> list[StreamPart]:
+        """`blueprint stream`: the split cut into parts its writer processes write (see data/stream_parts.py).
+
+        Training samples go in one seeded random order: LitData shuffles chunks and a window of samples, so a split
+        sorted by class must not stay so. `train_samples` (`--train_sequences`) is for modules that render their
+        training samples (Moving MNIST); a split held in memory is written whole.
+        """
+        self.setup()
+        tensors = self.splits[split]
+        total = len(tensors[0])
+        if split == "train":
+            order = torch.randperm(total, generator=torch.Generator().manual_seed(self.seed))
+            tensors = tuple(t[order] for t in tensors)
+        return [Rows(tensors, start, min(start + ROWS_PER_PART, total)) for start in range(0, total, ROWS_PER_PART)]
+
+    def stream_layout(self) -> dict[str, Any]:
+        """What stream.json says about how stored samples are served (fields of streaming.format.StreamInfo).
+
+        "tensors": each sample is the tuple a split holds, served as it is (uint8 images normalized, augmented);
+        any other layout is this module's own, served by its `stream_batch`.
+        """
+        return {"layout": "tensors"}
+
+    @classmethod
+    def stream_batch(cls, batch: list[Tensor], stream: dict[str, Any]) -> tuple[Tensor, ...]:
+        """A collated batch of stored samples in this module's own `stream_layout` -> the batch the task gets.
+
+        A class method: the streaming loader has only this class (its path in stream.json) and `stream`, the
+        stream.json description as plain values.
+        """
+        raise NotImplementedError(f"{cls.__name__} has no stream layout of its own ({stream.get('layout')!r})")
 
     def state_dict(self) -> dict[str, Any]:
         """The split and the training stream's position go into checkpoints, so a resumed run sees the same batches.
 
-        So do the serving inputs, so `blueprint serve` preprocesses requests as this module did the data.
+        So do the serving inputs and this class's path, so `blueprint serve` preprocesses requests as this module
+        did the data.
         """
         state: dict[str, Any] = {"split": self.split_identity()}
         inputs = self.serving_inputs()
         if inputs is not None:
             state[SERVING_INPUTS] = inputs
+            state[SERVING_DATA] = f"{type(self).__module__}.{type(self).__qualname__}"
         if self._train_sampler is not None:
             state["train_loader"] = self.train_position(self._train_sampler)
         return state

@@ -1,6 +1,12 @@
-"""Moving MNIST: sequences of bouncing real MNIST digits, split into input frames and frames to predict."""
+"""Moving MNIST: sequences of bouncing real MNIST digits, split into input frames and frames to predict.
+
+Its special cases in `blueprint stream` and `blueprint serve` are hooks of its data module (stream_parts,
+stream_layout, stream_batch, decode_request), so those rooms import nothing of this family.
+"""
 
 import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +19,9 @@ from blueprint.data.base import InMemoryDataModule, Split
 from blueprint.data.batched import BatchDataset, batch_generator, index_tensor
 from blueprint.data.mnist import embedded_digits
 from blueprint.data.moving_digits import moving_digits
+from blueprint.data.raw_inputs import BadRequest, numbers
 from blueprint.data.splits import stratified_split
+from blueprint.data.stream_parts import ROWS_PER_PART, StreamPart
 from blueprint.errors import UserError
 
 CHUNK = 256  # sequences rendered at once when building the fixed splits, to bound memory
@@ -182,3 +190,56 @@ class MovingMNISTDataModule(InMemoryDataModule):
     def eval_dataset(self, name: str) -> BatchDataset:
         (frames,) = self._split(name)
         return StoredClips(frames, self.input_frames)
+
+    def stream_parts(self, split: str, train_samples: int | None = None) -> list[StreamPart]:
+        """Training sequences, rendered fresh every epoch in memory, are rendered once by the writer processes, a part
+        at a time, so any number of them (`train_samples`, else train_sequences) fits in bounded memory."""
+        if split != "train":
+            return super().stream_parts(split, train_samples)
+        self.setup()
+        total, size = train_samples or self.sequences["train"], ROWS_PER_PART // 4
+        base = (self.seed * 1000 + 3) * 1_000_003
+        starts = range(0, total, size)
+        return [RenderedSequences(self, min(size, total - start), base + index) for index, start in enumerate(starts)]
+
+    def stream_layout(self) -> dict[str, Any]:
+        """Each stored sample is one uint8 sequence (T, H, W), split at `input_frames` when it is served."""
+        return {"layout": "frames", "input_frames": self.input_frames}
+
+    @classmethod
+    def stream_batch(cls, batch: list[Tensor], stream: dict[str, Any]) -> tuple[Tensor, ...]:
+        """uint8 sequences (B, T, H, W) -> (inputs, targets) of shape (B, t, 1, H, W) in [0, 1], as in memory."""
+        return split_clip(batch[0], stream["input_frames"])
+
+    @classmethod
+    def decode_request(cls, value: Any, inputs: dict[str, Any]) -> tuple[Tensor, bool]:
+        """Frames 0-255 in the public Moving MNIST layout: (T, N, H, W) for N sequences, or (T, H, W) for one."""
+        time, _, height, width = inputs["shape"]
+        sent = numbers(value, "frames", 0, 255)
+        many = sent.ndim == 4
+        array = sent if many or sent.ndim != 3 else sent[:, None]
+        if array.ndim != 4 or array.shape[0] != time or array.shape[2:] != (height, width) or array.shape[1] == 0:
+            raise BadRequest(
+                f"frames has shape {list(sent.shape)}; this model takes {[time, height, width]} (frames, height, "
+                f"width) or {[time, 'N', height, width]} for N sequences, pixels 0-255"
+            )
+        sequences = torch.from_numpy(array).float() / 255.0  # as split_clip scales uint8 frames
+        return sequences.transpose(0, 1).unsqueeze(2), many
+
+
+@dataclass(frozen=True)
+class RenderedSequences:
+    """A `blueprint stream` part: `count` fresh training sequences drawn from the generator seed `seed`."""
+
+    module: MovingMNISTDataModule
+    count: int
+    seed: int
+
+    def samples(self) -> Iterator[tuple[Tensor, ...]]:
+        module, generator = self.module, torch.Generator().manual_seed(self.seed)
+        frames = moving_digits(
+            module.pools["train"], self.count, module.total_frames, module.frame_size, module.num_digits, module.speed,
+            generator,
+        )  # fmt: skip
+        for sequence in (frames * 255).round().to(torch.uint8):
+            yield (sequence.clone(),)

@@ -44,7 +44,8 @@ class CheckpointAPI(ls.LitAPI):
     # `dict` (not Request): FastAPI parses the JSON body before queueing, and a malformed one is refused right there
     def decode_request(self, request: dict[str, Any], **kwargs: Any) -> Decoded:
         try:
-            return decode(request, self.served().inputs)
+            model = self.served()
+            return decode(request, model.inputs, model.data_class)
         except BadRequest as err:
             return err
 

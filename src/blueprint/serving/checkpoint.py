@@ -8,7 +8,8 @@ from lightning.pytorch import LightningModule
 
 import blueprint.tasks  # noqa: F401 - load_from_checkpoint builds only task classes that are already imported
 from blueprint.checkpointing.loading import read_checkpoint
-from blueprint.data.base import SERVING_INPUTS
+from blueprint.cli.config_files import class_named
+from blueprint.data.base import SERVING_DATA, SERVING_INPUTS, InMemoryDataModule
 from blueprint.errors import UserError
 from blueprint.tasks.base import BaseTask
 
@@ -17,10 +18,12 @@ FIT_FIX = "pass a .ckpt that `blueprint fit` wrote (e.g. logs/<name>/version_N/c
 
 @dataclass(frozen=True)
 class ServedModel:
-    """The task in eval mode, and the data module's `serving_inputs()` saved with it."""
+    """The task in eval mode, the data module's `serving_inputs()` saved with it, and the data module's class (whose
+    `decode_request` decodes a kind of its own)."""
 
     task: BaseTask
     inputs: dict[str, Any]
+    data_class: type[InMemoryDataModule] = InMemoryDataModule
 
     def card(self) -> dict[str, Any]:
         """What a client needs to build a request: task, input kind and shape, class names or output frames."""
@@ -30,14 +33,33 @@ class ServedModel:
         return card
 
 
-def serving_inputs(path: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The data module's input description, found in its state (saved under the module's class name)."""
+SHARED_KINDS = ("image", "table")  # decoded by serving/requests.py; other kinds by the data module's decode_request
+RETRAIN = "train it again with this version to serve it"
+
+
+def data_state(path: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The data module's state that holds its input description (saved under the module's class name)."""
     for value in checkpoint.values():
         if isinstance(value, dict) and isinstance(value.get(SERVING_INPUTS), dict):
-            return value[SERVING_INPUTS]
+            return value
     raise UserError(
         f"ckpt_path {path!r} does not say how its data module read inputs (saved by an older blueprint, or by a data "
-        "module without serving_inputs()); train it again with this version to serve it"
+        f"module without serving_inputs()); {RETRAIN}"
+    )
+
+
+def data_class(path: str, state: dict[str, Any]) -> type[InMemoryDataModule]:
+    """The class that decodes a kind of its own; the shared kinds need none (checkpoints saved before it was kept)."""
+    kind, class_path = state[SERVING_INPUTS].get("kind"), str(state.get(SERVING_DATA, ""))
+    found = class_named(class_path)
+    if isinstance(found, type) and issubclass(found, InMemoryDataModule):
+        return found
+    if kind in SHARED_KINDS:
+        return InMemoryDataModule
+    raise UserError(
+        f"ckpt_path {path!r} takes {kind!r} inputs, which its data module decodes, but its class "
+        f"{class_path or '(not saved)'!r} is not importable here; serve it from the project that trained it, or "
+        f"{RETRAIN}"
     )
 
 
@@ -58,6 +80,7 @@ def build_task(path: str) -> BaseTask:
 def load_served_model(path: str) -> ServedModel:
     """Local file, weights_only=True; a missing, corrupt or foreign checkpoint is one UserError naming it."""
     checkpoint = read_checkpoint(path)
-    inputs = serving_inputs(path, checkpoint)
+    state = data_state(path, checkpoint)
+    decoder = data_class(path, state)
     task = build_task(path)
-    return ServedModel(task.eval(), inputs)
+    return ServedModel(task.eval(), state[SERVING_INPUTS], decoder)

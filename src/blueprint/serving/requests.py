@@ -1,4 +1,8 @@
-"""JSON request bodies -> the net's input tensors, preprocessed as the data module did; bad input is a BadRequest."""
+"""JSON request bodies -> the net's input tensors, preprocessed as the data module did; bad input is a BadRequest.
+
+The server decodes the kinds several data modules share (images, table rows); any other kind is the data module's
+own, decoded by its `decode_request` (Moving MNIST's frames).
+"""
 
 import base64
 import binascii
@@ -11,12 +15,13 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from blueprint.data.base import InMemoryDataModule
+from blueprint.data.raw_inputs import BadRequest, numbers
+
 IMAGE_FORMATS = ("PNG", "JPEG")
-BODY_KEYS = {"image": "image", "table": "rows", "frames": "frames"}  # the one key a request body holds, per kind
+BODY_KEYS = {"image": "image", "table": "rows"}  # the one key a request body holds, per kind; else the kind's name
 
-
-class BadRequest(ValueError):
-    """Input the server refuses with HTTP 400; the message names the value and the fix, on one line."""
+__all__ = ["BadRequest", "Samples", "decode"]
 
 
 @dataclass(frozen=True)
@@ -27,9 +32,12 @@ class Samples:
     many: bool
 
 
-def decode(body: dict[str, Any], inputs: dict[str, Any]) -> Samples:
-    """The request's samples, checked against the checkpoint's input description (`serving_inputs`)."""
-    key = BODY_KEYS[inputs["kind"]]
+def decode(
+    body: dict[str, Any], inputs: dict[str, Any], data_class: type[InMemoryDataModule] = InMemoryDataModule
+) -> Samples:
+    """The request's samples, checked against the checkpoint's input description (`serving_inputs`) and decoded by
+    the server (shared kinds) or by the data module class that wrote it."""
+    key = BODY_KEYS.get(inputs["kind"], inputs["kind"])
     if set(body) != {key}:
         other = sorted(set(body) - {key})
         found = f"unknown key {other[0]!r}" if other else "no key"
@@ -38,22 +46,8 @@ def decode(body: dict[str, Any], inputs: dict[str, Any]) -> Samples:
         return Samples(image(body[key], inputs)[None], many=False)
     if inputs["kind"] == "table":
         return table(body[key], inputs)
-    return frames(body[key], inputs)
-
-
-def numbers(value: Any, name: str, low: float = -math.inf, high: float = math.inf) -> np.ndarray:
-    """A nested JSON list of finite numbers within [low, high] as float64; anything else is a BadRequest."""
-    if not isinstance(value, list):
-        raise BadRequest(f"{name} must be a nested list of numbers, got {type(value).__name__}")
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise BadRequest(f"{name} is not a rectangular nested list of numbers (uneven rows, or not numbers)") from None
-    if not np.isfinite(array).all():
-        raise BadRequest(f"{name} holds a non-finite number ({array[~np.isfinite(array)][0]}); send finite values")
-    if array.size and (array.min() < low or array.max() > high):
-        raise BadRequest(f"{name} holds values in [{array.min():g}, {array.max():g}]; send values in [{low}, {high}]")
-    return array
+    values, many = data_class.decode_request(body[key], inputs)
+    return Samples(values, many)
 
 
 def image(value: Any, inputs: dict[str, Any]) -> torch.Tensor:
@@ -116,18 +110,3 @@ def table(value: Any, inputs: dict[str, Any]) -> Samples:
     if inputs["mean"] is not None:
         features = (features - torch.tensor(inputs["mean"])) / torch.tensor(inputs["std"])
     return Samples(features, many=isinstance(value, list))
-
-
-def frames(value: Any, inputs: dict[str, Any]) -> Samples:
-    """Frames 0-255 in the public Moving MNIST layout: (T, N, H, W) for N sequences, or (T, H, W) for one."""
-    time, _, height, width = inputs["shape"]
-    sent = numbers(value, "frames", 0, 255)
-    many = sent.ndim == 4
-    array = sent if many or sent.ndim != 3 else sent[:, None]
-    if array.ndim != 4 or array.shape[0] != time or array.shape[2:] != (height, width) or array.shape[1] == 0:
-        raise BadRequest(
-            f"frames has shape {list(sent.shape)}; this model takes {[time, height, width]} (frames, height, width) "
-            f"or {[time, 'N', height, width]} for N sequences, pixels 0-255"
-        )
-    sequences = torch.from_numpy(array).float() / 255.0  # as FrameLoader scales uint8 frames
-    return Samples(sequences.transpose(0, 1).unsqueeze(2), many)

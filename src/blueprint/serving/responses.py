@@ -4,15 +4,17 @@ from typing import Any
 
 import torch
 
-from blueprint.tasks import BinaryClassificationTask, ClassificationTask, FramePredictionTask
+from blueprint.tasks import BinaryClassificationTask, ClassificationTask
 from blueprint.tasks.base import BaseTask
 from blueprint.tasks.labels import labelled_probabilities
 
 
 def answer(task: BaseTask, inputs: dict[str, Any], outputs: torch.Tensor, many: bool) -> dict[str, Any]:
-    """Frames for frame prediction; otherwise one prediction per sample (`predictions` when the request sent many)."""
-    if isinstance(task, FramePredictionTask):
-        return {"frames": frames(outputs, many)}
+    """The task's own answer (frame prediction: frames), else one prediction per sample (`predictions` when the
+    request sent many)."""
+    own = task.serving_answer(outputs, many)
+    if own is not None:
+        return own
     outputs = outputs.float().cpu()
     if isinstance(task, BinaryClassificationTask | ClassificationTask):  # labelled as predictions.csv labels a row
         threshold = float(getattr(task, "threshold", 0.5))
@@ -27,9 +29,3 @@ def answer(task: BaseTask, inputs: dict[str, Any], outputs: torch.Tensor, many: 
             for values in outputs.reshape(len(outputs), -1).tolist()
         ]
     return {"predictions": predictions} if many else predictions[0]
-
-
-def frames(outputs: torch.Tensor, many: bool) -> list[Any]:
-    """(N, T, 1, H, W) in [0, 1] -> uint8 frames in the request's layout, rounded as predictions.npy is."""
-    pixels = (outputs.float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).squeeze(2)  # (N, T, H, W)
-    return pixels.transpose(0, 1).tolist() if many else pixels[0].tolist()

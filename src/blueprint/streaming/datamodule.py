@@ -5,6 +5,7 @@ written from that experiment's own DataModule by `blueprint stream`, so samples,
 are the ones the in-memory path uses.
 """
 
+from dataclasses import asdict
 from functools import partial
 from typing import Any
 
@@ -13,8 +14,9 @@ import torch
 from litdata import StreamingDataLoader, StreamingDataset
 from torch import Tensor
 
+from blueprint.cli.config_files import class_named
+from blueprint.data.base import InMemoryDataModule
 from blueprint.data.batched import CropFlip
-from blueprint.data.moving_mnist import split_clip
 from blueprint.errors import UserError
 from blueprint.streaming.format import StreamInfo, is_url, read_info
 from blueprint.streaming.loader import TrainedPositionLoader
@@ -32,9 +34,23 @@ def serve_tensors(info: StreamInfo, crop_flip: CropFlip | None, batch: list[Tens
     return (inputs, *rest)
 
 
-def serve_frames(input_frames: int, batch: list[Tensor], generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """uint8 sequences (B, T, H, W) -> (inputs, targets) of shape (B, t, 1, H, W) in [0, 1], as in memory."""
-    return split_clip(batch[0], input_frames)
+def serve_own_layout(
+    source: type[InMemoryDataModule], stream: dict[str, Any], batch: list[Tensor], generator: torch.Generator
+) -> tuple[Tensor, ...]:
+    """A layout of the source module's own (Moving MNIST's "frames") is served by its `stream_batch` hook."""
+    return source.stream_batch(batch, stream)
+
+
+def source_class(root: str, info: StreamInfo) -> type[InMemoryDataModule]:
+    """The DataModule class that wrote the stream, by the class path stream.json names."""
+    class_path = str(info.source.get("class_path", ""))
+    source = class_named(class_path)
+    if not (isinstance(source, type) and issubclass(source, InMemoryDataModule)):
+        raise UserError(
+            f"data.root '{root}' stores samples in layout {info.layout!r}, which its source {class_path!r} serves, "
+            "but that class is not importable here; write the stream again from this project's experiment"
+        )
+    return source
 
 
 class StreamingDataModule(L.LightningDataModule):
@@ -113,9 +129,8 @@ class StreamingDataModule(L.LightningDataModule):
 
     def batch_fn(self, train: bool):
         """What each collated batch becomes before the task sees it."""
-        if self.info.layout == "frames":
-            assert self.info.input_frames is not None
-            return partial(serve_frames, self.info.input_frames)
+        if self.info.layout != "tensors":
+            return partial(serve_own_layout, source_class(self.root, self.info), asdict(self.info))
         crop_flip = None
         if train and self.augment and self.info.augment is not None:
             crop_flip = CropFlip(**self.info.augment)

@@ -28,8 +28,8 @@ class StreamInfo:
 
     `stored_shape`: the first tensor of a stored sample (uint8 frames, or images before the net's view of them).
     layout "tensors": each sample is the tuple a DataModule's split holds (inputs first, then targets, ...).
-    layout "frames": each sample is one uint8 sequence (T, H, W), served as (inputs, targets) in [0, 1] split at
-    `input_frames`, as MovingMNISTDataModule serves it.
+    any other layout is the source DataModule's own (its `stream_layout` and `stream_batch` hooks): "frames", each
+    sample one uint8 sequence (T, H, W) served as (inputs, targets) split at `input_frames` (Moving MNIST).
     `mean`/`std`: per-channel statistics applied to uint8 inputs (scaled to [0, 1] first); None when stored
     inputs are ready to use. `augment`: the source's random crop/flip (padding, hflip, fill), or None.
     """

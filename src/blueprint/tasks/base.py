@@ -95,6 +95,11 @@ class BaseTask(L.LightningModule):
     def check_data(self, datamodule: Any) -> None:
         """Task-specific compatibility checks (number of classes, ...)."""
 
+    def serving_answer(self, outputs: torch.Tensor, many: bool) -> dict[str, Any] | None:
+        """`blueprint serve`'s JSON answer for predict_step's `outputs` of one request (`many`: it sent several
+        samples); None: the server's own, labels or values per sample."""
+        return None
+
     def on_train_start(self) -> None:
         """Restored optimizers step as this run built them; a OneCycleLR shorter than the run fails before step one."""
         for optimizer in self.trainer.optimizers:  # runs after a resumed run restored its optimizer state

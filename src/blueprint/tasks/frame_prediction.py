@@ -173,3 +173,8 @@ class FramePredictionTask(BaseTask):
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).float()
+
+    def serving_answer(self, outputs: torch.Tensor, many: bool) -> dict[str, Any]:
+        """(N, T, 1, H, W) in [0, 1] -> uint8 frames in the request's layout, rounded as predictions.npy is."""
+        pixels = (outputs.float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).squeeze(2)  # (N, T, H, W)
+        return {"frames": pixels.transpose(0, 1).tolist() if many else pixels[0].tolist()}
