@@ -52,3 +52,24 @@ def test_last_skips_a_run_whose_first_write_was_cut_off_and_says_why(tmp_path: P
     )
     assert expected in lightning_info.messages, lightning_info.messages
     assert not cut_off.exists() and not overwrite.exists() and live.exists()
+
+
+def test_last_resumes_the_newest_checkpoint_of_a_run_killed_before_its_last_ckpt(
+    tmp_path: Path, lightning_info
+) -> None:
+    """Killed while writing its first last.ckpt, a run with a best checkpoint continues from it, in its own folder."""
+    run_cli("fit", *tiny_args(epochs=1))
+    checkpoints = Path(RUNS) / "version_0/checkpoints"
+    last = checkpoints / "last.ckpt"
+    cut_off = checkpoints / f".last.ckpt.tmp-{dead_pid()}"
+    last.rename(cut_off)  # as SIGKILL leaves it: the temp file, no last.ckpt
+    [best] = [path for path in checkpoints.glob("best-*.ckpt")]
+    resumed = run_cli("fit", *tiny_args("--ckpt_path=last", epochs=2))
+    assert resumed.trainer.global_step == 10  # 5 steps restored from the best checkpoint, 5 more
+    assert resumed.trainer.logger.log_dir.endswith("version_0") and not (tmp_path / RUNS / "version_1").exists()
+    expected = (
+        f"fit: resuming {best} (its last.ckpt was never written, so its newest checkpoint; "
+        f"a later write there was cut off: removed {cut_off.name})"
+    )
+    assert expected in lightning_info.messages, lightning_info.messages
+    assert not cut_off.exists() and last.is_file()

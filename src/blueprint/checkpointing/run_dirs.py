@@ -118,7 +118,7 @@ def _version_number(path: Path) -> int:
 
 
 def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
-    """Path of the newest run's last.ckpt and its version number (None for a fixed checkpoint dirpath).
+    """Path of the newest run's last.ckpt (its newest checkpoint where last.ckpt was never written) and its version.
 
     Says which run it picked and why, and removes temp files that killed writers left next to the checkpoints (in
     the picked run only once `fit` holds its lock, on rank 0: a second resume of a run is refused).
@@ -128,9 +128,14 @@ def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
     reasons = ["newest run with a last.ckpt"] if len(candidates) > 1 else []
     for path, version in candidates:
         if not path.is_file():
-            removed = remove_stale_temp_files(path.parent)
-            reasons.append(f"{path.parent.parent.name} has none" + _cut_off(", its write", removed))
-            continue
+            newest = newest_checkpoint(path.parent)
+            if newest is None:
+                removed = remove_stale_temp_files(path.parent)
+                reasons.append(f"{path.parent.parent.name} has none" + _cut_off(", its write", removed))
+                continue
+            # killed before its first last.ckpt was written: its newest checkpoint (a best one) still resumes it
+            reasons.append(f"its {LAST} was never written, so its newest checkpoint")
+            path = newest
         if subcommand == "fit" and getattr(rank_zero_only, "rank", 0) == 0:  # set by Lightning from the env
             hold_run_lock(path.parent.parent if path.parent.name == "checkpoints" else path.parent)
             removed = remove_stale_temp_files(path.parent)  # only now: no other resume of this run is writing
@@ -142,6 +147,12 @@ def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
         f"--ckpt_path last: no checkpoint found at {where}; start a fresh run without --ckpt_path, "
         "or pass the path of a .ckpt file"
     )
+
+
+def newest_checkpoint(folder: Path) -> Path | None:
+    """The most recently written .ckpt in `folder`, if any (temp files of killed writers start with a dot)."""
+    found = [path for path in folder.glob("[!.]*.ckpt") if path.is_file()] if folder.is_dir() else []
+    return max(found, key=lambda path: path.stat().st_mtime) if found else None
 
 
 def _last_candidates(config: Any) -> list[tuple[Path, int | None]]:
