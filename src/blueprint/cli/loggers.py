@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from blueprint.checkpointing.run_dirs import logger_root, next_version, version_folder
+from blueprint.cli.sqlite_files import check_sqlite_file
 from blueprint.errors import UserError
 
 DEFAULT_NAME = "lightning_logs"  # Lightning's default name / experiment_name: the preset left it to us
 PROBE_TIMEOUT_S = 5.0
 LOCAL_MLFLOW = "sqlite:///mlruns/mlflow.db"  # MLflow 3 refuses its old ./mlruns file store
+MLFLOW_SCHEMES = ("databricks", "file", "mssql", "mysql", "postgresql", "sqlite")  # http(s) is probed apart
 
 
 def _class_name(logger: Any) -> str:
@@ -50,7 +52,7 @@ def prepare_loggers(config: Any) -> None:
 
 
 def check_tracking_uri(uri: str | None) -> None:
-    """http(s): the server answers within a few seconds; sqlite: the database's folder exists (created here)."""
+    """http(s): the server answers within a few seconds; sqlite: the file is usable (its folder created here)."""
     if not uri:
         return
     if uri.startswith(("http://", "https://")):
@@ -70,3 +72,9 @@ def check_tracking_uri(uri: str | None) -> None:
             database.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise UserError(f"MLflow tracking_uri {uri!r}: cannot create {database.parent} ({err.strerror})") from err
+        check_sqlite_file(database, f"MLflow tracking_uri {uri!r}")
+    elif uri.split(":", 1)[0] not in MLFLOW_SCHEMES:
+        raise UserError(
+            f"MLflow tracking_uri {uri!r} is not a store MLflow opens; use sqlite:///FILE (the preset's "
+            f"{LOCAL_MLFLOW}), http(s)://HOST:PORT of a tracking server, or a database URL"
+        )

@@ -16,6 +16,7 @@ from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrial
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from blueprint.cli.sqlite_files import check_sqlite_file
 from blueprint.errors import UserError
 
 HEARTBEAT_S = 60  # a running trial records that it is alive this often (SQL storage)
@@ -32,6 +33,8 @@ def open_storage(url: str | None, study_dir: Path) -> optuna.storages.BaseStorag
     if url is None:
         study_dir.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{study_dir / 'study.db'}"
+    if url.startswith("sqlite:///"):
+        check_sqlite_file(Path(url.removeprefix("sqlite:///")), f"--storage {url!r}")
     try:
         if "://" not in url:
             return JournalStorage(JournalFileBackend(url))
