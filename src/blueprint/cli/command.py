@@ -87,7 +87,7 @@ class BlueprintCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._check_compatible()
-        check_before_fit(self.datamodule)
+        check_before_fit(self.config.fit, self.datamodule)
 
     def after_fit(self) -> None:
         """Report test metrics of the best checkpoint right after training, as `blueprint test` would."""

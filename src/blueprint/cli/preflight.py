@@ -210,10 +210,16 @@ def check_schedule_has_an_end(model: Any, trainer_config: Any) -> None:
             ) from err
 
 
-def check_before_fit(datamodule: Any) -> None:
-    """The training split fills one batch: refused now, before a run folder exists, not at the first epoch."""
-    if isinstance(datamodule, InMemoryDataModule) and "train" in datamodule.splits:
-        datamodule.check_batch_fits(len(datamodule.splits["train"][0]))
+def check_before_fit(config: Any, datamodule: Any) -> None:
+    """Refused now, before a run folder exists, not at the first epoch or the restore: a training split smaller than
+    one batch, and a resume on another data split than its checkpoint's."""
+    if not isinstance(datamodule, InMemoryDataModule) or "train" not in datamodule.splits:
+        return
+    datamodule.check_batch_fits(len(datamodule.splits["train"][0]))
+    path = config.get("ckpt_path")
+    if path and path not in SPECIAL_CKPT_PATHS and not datamodule.allow_split_change:  # allowed: warned at restore
+        state = read_checkpoint(path).get(type(datamodule).__qualname__)  # where Lightning saves its state_dict
+        datamodule.check_split_matches(state.get("split") if isinstance(state, dict) else None)
 
 
 def check_before_run(config: Any, model: torch.nn.Module, datamodule: Any) -> None:

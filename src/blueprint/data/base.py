@@ -281,7 +281,12 @@ class InMemoryDataModule(L.LightningDataModule):
         before split identities (None) load as they are.
         """
         trainer = self.trainer
-        if saved is None or trainer is None or trainer.state.fn != "fit":
+        if trainer is not None and trainer.state.fn == "fit":
+            self.check_split_matches(saved)
+
+    def check_split_matches(self, saved: dict[str, Any] | None) -> None:
+        """The resumed fit's split is the checkpoint's (`blueprint fit` checks it before writing anything, too)."""
+        if saved is None:
             return
         current = self.split_identity()
         changed = [key for key in saved if key in current and saved[key] != current[key]]
