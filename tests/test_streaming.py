@@ -1,6 +1,7 @@
 """Streaming from a LitData folder written by `blueprint stream`: exact resume after a SIGTERM mid-epoch,
 and one clear line for a folder that is missing, empty, not LitData's, or holds samples the net cannot take."""
 
+import errno
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import pytest
 from blueprint.errors import UserError
 from blueprint.streaming import StreamingDataModule
 from blueprint.streaming import command as stream_command
+from blueprint.streaming import writer as stream_writer
 from tests.conftest import CONFIGS, config, run_cli
 from tests.reliability.helpers import assert_same_weights, callback_option, error_line, snapshot, tiny_args, weights
 from tests.scripts import BLUEPRINT
@@ -223,3 +225,30 @@ def test_ctrl_c_while_writing_exits_130_and_the_same_command_then_succeeds(tmp_p
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "stream.json").read_text())["num_samples"]["train"] == 3000
+
+
+def test_a_full_disk_while_writing_is_one_line_exit_1_and_leaves_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    def fill_the_disk(parts: list, out: Path, *args: object) -> None:
+        out.mkdir(parents=True)
+        (out / "chunk-0-0.bin").write_bytes(b"half")
+        if out.name == "val":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(stream_writer, "write_split", fill_the_disk)
+    out = tmp_path / "out" / "mnist"
+    with pytest.raises(SystemExit) as failed:
+        stream_command.main(["-c", config("mnist_mlp.yaml"), "--out_dir", str(out)])
+    assert failed.value.code == 1
+    assert "No space left on device" in error_line(capsys)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(("text", "value"), [("64MB", "64MB"), ("1gb", "1gb"), ("1.5GB", "1.5GB"), ("100", 100)])
+def test_chunk_sizes_litdata_accepts_pass_the_check(text: str, value: int | str) -> None:
+    assert stream_writer.parse_chunk_bytes(text) == value
+
+
+@pytest.mark.parametrize("text", ["abc", "0", "-5", "MB", "64XB", "0MB"])
+def test_chunk_sizes_litdata_refuses_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a chunk size"):
+        stream_writer.parse_chunk_bytes(text)
