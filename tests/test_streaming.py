@@ -1,5 +1,6 @@
-"""Streaming from a LitData folder written by `blueprint stream`: exact resume after a SIGTERM mid-epoch,
-and one clear line for a folder that is missing, empty, not LitData's, or holds samples the net cannot take."""
+"""Streaming from a LitData folder written by `blueprint stream`: exact resume after a SIGTERM mid-epoch, one clear
+line for a folder that is missing, empty, not LitData's, damaged, or holds samples the net cannot take; and a write
+that is refused, interrupted or fails exits non-zero and leaves nothing that blocks running it again."""
 
 import errno
 import json
