@@ -7,6 +7,7 @@ are the ones the in-memory path uses.
 
 from dataclasses import asdict
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -18,7 +19,7 @@ from blueprint.cli.config_files import class_named
 from blueprint.data.base import InMemoryDataModule
 from blueprint.data.batched import CropFlip
 from blueprint.errors import UserError
-from blueprint.streaming.format import StreamInfo, is_url, read_info
+from blueprint.streaming.format import INFO_FILE, StreamInfo, damaged, is_url, read_info
 from blueprint.streaming.loader import TrainedPositionLoader
 
 
@@ -84,11 +85,11 @@ class StreamingDataModule(L.LightningDataModule):
         if num_workers < 0:
             raise UserError(f"data.num_workers must be >= 0, got {num_workers}")
         self.root = root.rstrip("/")
-        self.info = read_info(self.root)
+        self.info = read_info(self.root)  # a local folder's files are checked there, its samples below
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.shuffle, self.augment, self.seed, self.cache_dir = shuffle, augment, seed, cache_dir
         self._train_loader: TrainedPositionLoader | None = None
-        self._checked = False
+        self.check_samples()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -113,19 +114,23 @@ class StreamingDataModule(L.LightningDataModule):
             seed=self.seed,
         )
 
-    def setup(self, stage: str | None = None) -> None:
-        """The stored samples must have the shape stream.json announces (the net was checked against that)."""
-        if self._checked or is_url(self.root):
+    def check_samples(self) -> None:
+        """The stored samples must have the shape stream.json announces: the net is sized from stream.json next, so
+        a folder changed after writing is named here, not as a net option to change. A URL is read only when
+        training starts (its first chunk is a download)."""
+        if is_url(self.root):
             return
-        sample = self.dataset("train")[0]
+        try:
+            sample = self.dataset("train")[0]
+        except Exception as err:  # a chunk of the right size but garbled bytes: LitData's error says nothing of why
+            what = f"holds a chunk LitData cannot read ({type(err).__name__})"
+            raise damaged(Path(self.root, "train"), what) from err
         stored = tuple(sample[0].shape) if isinstance(sample, list | tuple) else ()
         if stored != tuple(self.info.stored_shape):
-            raise UserError(
-                f"data.root '{self.root}': its samples have shape {stored} but its stream.json says "
-                f"{tuple(self.info.stored_shape)}; the folder changed after it was written: write it again with "
-                "`blueprint stream`"
+            raise damaged(
+                Path(self.root, INFO_FILE),
+                f"says samples of shape {tuple(self.info.stored_shape)} but they have shape {stored}",
             )
-        self._checked = True
 
     def batch_fn(self, train: bool):
         """What each collated batch becomes before the task sees it."""

@@ -4,7 +4,8 @@
     <root>/train/index.json LitData's own index and chunk-*.bin files, written by litdata.optimize
     <root>/val/...  <root>/test/...
 
-A local path is checked here in full; a URL (s3://, gs://, ...) is LitData's business, only its stream.json is read.
+A local path is checked here in full (each split's index.json, and every chunk it lists at the size it records); a
+URL (s3://, gs://, ...) is LitData's business, only its stream.json is read.
 """
 
 import json
@@ -18,6 +19,7 @@ INFO_FILE = "stream.json"
 SPLITS = ("train", "val", "test")
 FORMAT_VERSION = 1
 WRITE_HINT = "write one with `uv run blueprint stream -c <experiment>.yaml --out_dir <folder>`"
+REWRITE_HINT = "write the stream again with `uv run blueprint stream -c <experiment>.yaml --out_dir <new folder>`"
 
 Layout = Literal["tensors", "frames"]
 
@@ -85,7 +87,41 @@ def read_local_info(root: Path) -> str:
     if not info.is_file() or missing:
         absent = [str(info)] if not info.is_file() else missing
         raise UserError(f"data.root '{root}' is not a LitData stream folder (no {', '.join(absent)}); {WRITE_HINT}")
+    for split in SPLITS:
+        check_chunks(root / split)
     return info.read_text()
+
+
+def damaged(path: Path, what: str) -> UserError:
+    """A stream whose files changed after writing cannot be repaired here: it is written again."""
+    return UserError(f"stream file '{path}' {what}; the stream is damaged or was copied in part: {REWRITE_HINT}")
+
+
+def chunk_list(index: Path) -> list[dict[str, Any]]:
+    """LitData's index.json: its `chunks`, each naming a chunk file and its size (as litdata.optimize wrote it)."""
+    try:
+        values = json.loads(index.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise damaged(index, f"is not valid JSON ({err})") from err
+    chunks = values.get("chunks") if isinstance(values, dict) else None
+    if not isinstance(chunks, list) or "config" not in values:
+        raise damaged(index, "is not a LitData index (no `chunks` list or `config`)")
+    for chunk in chunks:
+        if not (isinstance(chunk, dict) and isinstance(chunk.get("filename"), str)
+                and isinstance(chunk.get("chunk_bytes"), int)):  # fmt: skip
+            raise damaged(index, f"lists a chunk without `filename` and `chunk_bytes`: {chunk!r}")
+    return chunks
+
+
+def check_chunks(split: Path) -> None:
+    """Every chunk a split's index lists is there, whole: LitData would otherwise wait minutes for a 'download'."""
+    for chunk in chunk_list(split / "index.json"):
+        path = split / chunk["filename"]
+        if not path.is_file():
+            raise damaged(path, "is missing")
+        size = path.stat().st_size
+        if size != chunk["chunk_bytes"]:
+            raise damaged(path, f"has {size} bytes but its index.json says {chunk['chunk_bytes']}")
 
 
 def read_url_text(url: str) -> str:
