@@ -34,6 +34,10 @@ def private_names_used(source: str) -> set[str]:
             found |= {alias.name for alias in node.names} | set((node.module or "").split("."))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ATTRIBUTE_FUNCTIONS:
             found |= {arg.value for arg in node.args[1:2] if isinstance(arg, ast.Constant)}
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "object":
+            found |= {
+                arg.value for arg in node.args[1:2] if isinstance(arg, ast.Constant)
+            }  # mock.patch.object(C, "_x")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in KEY_METHODS:
             found |= {arg.value for arg in node.args[:1] if isinstance(arg, ast.Constant)}  # hparams.get("_key")
         elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):

@@ -57,3 +57,11 @@ def test_lightning_cli_still_records_the_task_class_in_hparams(tmp_path) -> None
 
 def test_every_allowed_private_name_says_why() -> None:
     assert all(reason.strip() for reason in ALLOWED_PRIVATE_NAMES.values())
+
+
+def test_litdata_still_has_the_sigint_handler_the_stream_writer_replaces() -> None:
+    """streaming/writer.py replaces DataProcessor._signal_handler (it exits 0 on Ctrl+C); a rename must fail here."""
+    pytest.importorskip("litdata")
+    from litdata.processing.data_processor import DataProcessor
+
+    assert callable(getattr(DataProcessor, "_signal_handler", None))
