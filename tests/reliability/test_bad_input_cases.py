@@ -41,6 +41,11 @@ def _log_dir_under_a_file(root: Path) -> str:
     return "--trainer.logger.init_args.save_dir=not_a_dir/logs"
 
 
+def _device_link(root: Path) -> str:
+    (root / "device.ckpt").symlink_to("/dev/null")
+    return "--ckpt_path=device.ckpt"
+
+
 ONE_CYCLE = '{"class_path":"torch.optim.lr_scheduler.OneCycleLR","init_args":{"max_lr":0.01}}'
 
 # name -> (extra CLI options, or a function of the run folder returning one; text the error line must contain)
@@ -69,6 +74,7 @@ CASES = {
     "seed beyond numpy's range": ("--seed_everything=99999999999", "seed_everything=99999999999"),
     "best checkpoint of no fit in this process": ("--ckpt_path=best", "names the best checkpoint of a fit"),
     "folder as checkpoint": ("--ckpt_path=logs", "is a folder"),
+    "link to a device as checkpoint": (_device_link, "is not a regular file"),
     "fixed logger version that holds a run": ("--trainer.logger.init_args.version=0", "already holds a run"),
     "one-cycle schedule on an endless run": (
         f"--trainer.max_epochs=-1 --model.init_args.scheduler={ONE_CYCLE} --model.init_args.scheduler_interval=step",

@@ -22,8 +22,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         )
     if Path(text).is_dir():
         raise UserError(f"ckpt_path {text!r} is a folder; pass a .ckpt file in it (e.g. checkpoints/last.ckpt)")
-    if not Path(text).is_file():
+    if not Path(text).exists():
         raise UserError(f"ckpt_path {text!r} does not exist; pass an existing .ckpt file or `last` to resume")
+    if not Path(text).is_file():  # a device, a pipe, or a link to one
+        raise UserError(f"ckpt_path {text!r} is not a regular file; pass a .ckpt file written by `blueprint fit`")
     return load_weights_only(text, f"ckpt_path {text!r}")
 
 
