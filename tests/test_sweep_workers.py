@@ -42,6 +42,14 @@ class SigtermInTrial(L.Callback):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
+class SigkillInTrial(SigtermInTrial):
+    """SIGKILL instead: the worker dies without a word, as the out-of-memory killer ends it."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.logger is not None and trainer.logger.version == self.trial and trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 class WaitForTrial(L.Callback):
     """In trial `mine`, hold training until another worker's trial `other` has started: both workers run trials."""
 
@@ -122,3 +130,18 @@ def test_a_sweep_stopped_by_sigterm_mid_trial_runs_only_the_remaining_trials_whe
     assert after[0].datetime_complete == before[0].datetime_complete  # trial 0 was not run again
     assert after[2].params == before[1].params
     assert "trial 1" not in capsys.readouterr().err
+
+
+def test_a_trial_whose_worker_was_killed_is_queued_again_at_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """No wait for Optuna's heartbeat: the dead worker's PID on this machine says its trial will never finish."""
+    args = sweep_args(tmp_path, 2)
+    killed = start_worker(tmp_path, [*args, callback("SigkillInTrial", trial="trial_001", step=1)])
+    killed.communicate(timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    assert [t.state.name for t in study(tmp_path).trials] == ["COMPLETE", "RUNNING"]
+
+    sweep_command.main(args)  # the same command again, at once
+    after = study(tmp_path).trials
+    assert [t.state.name for t in after] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert after[2].params == after[1].params  # the killed trial's values, run again
+    assert f"trial 1: its worker (process {killed.pid} here) is gone" in capsys.readouterr().err

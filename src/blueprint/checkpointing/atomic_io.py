@@ -197,15 +197,18 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
 def _written_by_a_dead_process(path: Path) -> bool:
     """The temp file's writer (its PID, on this machine) no longer runs; a live writer's file is kept."""
     match = TEMP_NAME.fullmatch(path.name)
-    if match is None or int(match.group(1)) == 0:
-        return False
+    return match is not None and int(match.group(1)) != 0 and not process_exists(int(match.group(1)))
+
+
+def process_exists(pid: int) -> bool:
+    """A process with this PID runs on this machine (another user's counts too)."""
     try:
-        os.kill(int(match.group(1)), 0)  # signal 0: only checks that the process exists
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
     except ProcessLookupError:
-        return True
-    except PermissionError:  # another user's process
         return False
-    return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _fsync(path: Path) -> None:

@@ -6,6 +6,8 @@ heartbeat stopped, SQL storage only), is marked failed and queued again with the
 """
 
 import json
+import socket
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrial
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from blueprint.checkpointing.atomic_io import process_exists
 from blueprint.cli.sqlite_files import check_sqlite_file
 from blueprint.errors import UserError
 
@@ -120,7 +123,15 @@ def places_taken(study: optuna.Study, before: int | None = None) -> int:
 
 
 def fail_dead_trials(study: optuna.Study) -> None:
-    """Mark trials of dead workers failed and queue them again (Optuna's heartbeat check; SQL storage only)."""
+    """Mark trials of dead workers failed and queue them again: at once for a worker of this machine whose process is
+    gone (killed, out of memory), else when Optuna's heartbeat has been silent for GRACE_S (SQL storage only)."""
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        name, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        if name == host and pid.isdigit() and not process_exists(int(pid)):
+            study.tell(trial.number, state=TrialState.FAIL)
+            RETRY(study, trial)
+            print(f"trial {trial.number}: its worker (process {pid} here) is gone; it is queued again", file=sys.stderr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
