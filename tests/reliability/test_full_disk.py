@@ -75,3 +75,21 @@ def test_a_full_disk_keeps_the_best_checkpoint_and_stops_with_one_line(
     assert len(errors) == 1 and "Traceback" not in err, err[-3000:]
     assert CHECKPOINTS in errors[0] and "bytes free" in errors[0], errors[0]
     assert snapshot(tmp_path / CHECKPOINTS) == before  # no checkpoint removed or changed, no temp file left
+
+
+def test_a_full_disk_while_writing_the_resumed_runs_config_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The checkpoints survive; the run says what failed and how to go on, in one line and exit 1."""
+    run_cli("fit", *tiny_args(epochs=1))
+    before = snapshot(tmp_path / CHECKPOINTS)
+
+    def no_space(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("blueprint.cli.save_config.write_linked_values", no_space)
+    with pytest.raises(SystemExit) as stopped:
+        run_cli("fit", *tiny_args("--ckpt_path=last", epochs=2))
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert stopped.value.code == 1 and "Traceback" not in err and len(errors) == 1, err[-3000:]
+    assert "No space left on device" in errors[0] and "run the same command again" in errors[0]
+    assert snapshot(tmp_path / CHECKPOINTS) == before

@@ -1,6 +1,8 @@
 """Each run folder gets the resolved config.yaml, and its loggers the hyperparameters that tell runs apart."""
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
@@ -9,6 +11,19 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from blueprint.cli.hparams import comparable_hparams
 from blueprint.cli.links import write_linked_values
 from blueprint.cli.preflight import check_resumed_one_cycle
+from blueprint.errors import TrainingStopped
+
+
+@contextlib.contextmanager
+def one_line_on_write_error(folder: str | None) -> Iterator[None]:
+    """A full disk (or a folder turned read-only) while writing config.yaml: one line, not Lightning's traceback."""
+    try:
+        yield
+    except OSError as err:
+        raise TrainingStopped(
+            f"cannot write the run's config into {folder} ({err.strerror or err}); nothing was trained and the "
+            "checkpoints there are untouched: free some space (or fix permissions), then run the same command again"
+        ) from None
 
 
 class SaveConfigToRun(SaveConfigCallback):
@@ -23,13 +38,15 @@ class SaveConfigToRun(SaveConfigCallback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if trainer.logger is not None and stage != "fit":
             self.run_dir = trainer.log_dir
-            super().setup(trainer, pl_module, stage)
+            with one_line_on_write_error(self.run_dir):
+                super().setup(trainer, pl_module, stage)
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         check_resumed_one_cycle(trainer, self.config.get("ckpt_path"))  # `last` is resolved to its file by now
         if trainer.logger is not None:
             self.run_dir = trainer.log_dir
-            super().setup(trainer, pl_module, "fit")
+            with one_line_on_write_error(self.run_dir):
+                super().setup(trainer, pl_module, "fit")
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Log model, data, result-changing trainer options and seed; hp_metric is the task's monitored metric.
