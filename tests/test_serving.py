@@ -10,6 +10,8 @@ import csv
 import io
 import json
 import socket
+import struct
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,6 +45,16 @@ def png(pixels: torch.Tensor) -> str:
     buffer = io.BytesIO()
     Image.fromarray(pixels.numpy(), mode="L").save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A 1x1 PNG whose header claims `width` x `height` pixels: a decompression bomb to PIL, a few bytes to send."""
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = struct.pack(">II", width, height)  # IHDR: signature (8), length (4), b"IHDR" (4), width, height
+    data[29:33] = struct.pack(">I", zlib.crc32(data[12:29]))  # the chunk's CRC covers its type and data
+    return bytes(data)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +137,12 @@ BAD_IMAGE_REQUESTS = {
         "application/json",
         400,
         "image is 9x8 pixels; this model takes 28x28",
+    ),  # fmt: skip
+    "a PNG claiming 100000x100000 pixels": (
+        json.dumps({"image": base64.b64encode(png_header(100_000, 100_000)).decode()}).encode(),
+        "application/json",
+        400,
+        "image is too large: Image size (10000000000 pixels) exceeds limit of",
     ),  # fmt: skip
     "oversized": (json.dumps({"image": "A" * 60_000}).encode(), "application/json", 413, "0.05 MB limit"),
 }
