@@ -212,6 +212,20 @@ def test_a_bad_checkpoint_is_one_error_line_before_the_port_is_bound(tmp_path: P
             sock.bind(("127.0.0.1", port))  # the port is still free
 
 
+def test_a_busy_port_is_one_error_line_before_the_model_is_loaded(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(serve_command, "build_server", lambda *args: pytest.fail("loaded the model first"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            serve_command.main(["--ckpt_path", "any.ckpt", "--port", str(port)])
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    one_line(lines[0], f"error: --port {port} is in use on 127.0.0.1", "pick another port or stop that server")
+
+
 def write_animals(path: Path, rows: int) -> None:
     """Labels that sort (bee, cat, owl) in another order than they first appear; a feature name with a space."""
     rng = np.random.default_rng(0)
