@@ -5,7 +5,8 @@
 The task is rebuilt from the checkpoint alone and requests get exactly the preprocessing `blueprint predict` applies
 (see docs/serving.md for the request and answer of each task). Requests arriving together are batched up to
 --max_batch_size, waiting at most --batch_timeout seconds. A missing, corrupt or foreign checkpoint (before the port
-is bound) or a port in use (before the model is loaded) is one `error:` line and exit 2.
+is bound) or a port in use (before the model is loaded) is one `error:` line and exit 2. SIGTERM or SIGINT (Ctrl+C)
+to the process stops it and every process it started (serving/stopping.py).
 """
 
 import argparse
@@ -15,6 +16,7 @@ import sys
 
 from blueprint.cli.options import OneLineParser, fail, non_negative_float, one_line_on_user_error, positive_int
 from blueprint.serving import build_server
+from blueprint.serving.stopping import stopped_by_signals
 
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
 
@@ -60,7 +62,8 @@ def port_in_use(host: str, port: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Builds the server (a bad checkpoint or a busy port ends here, in one line) and serves until Ctrl+C."""
+    """Builds the server (a bad checkpoint or a busy port ends here, in one line) and serves until SIGTERM or SIGINT;
+    then exits 128 + the signal's number, as a process that signal ended would."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     if port_in_use(opts.host, opts.port):
         fail(f"--port {opts.port} is in use on {opts.host} (another server listens there); pick another port or stop "
@@ -69,4 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         server = build_server(
             opts.ckpt_path, opts.max_batch_size, opts.batch_timeout, opts.accelerator, opts.max_payload_mb
         )
-    server.run(host=opts.host, port=opts.port, generate_client_file=False, log_level=opts.log_level)
+    with stopped_by_signals() as received:
+        server.run(host=opts.host, port=opts.port, generate_client_file=False, log_level=opts.log_level)
+    if received:
+        sys.exit(128 + received[0])
