@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,21 +73,44 @@ class Server:
 
 
 @contextmanager
-def started(ckpt: Path, *args: str, log: Path) -> Iterator[Server]:
-    """Starts serve.py in its own process group and returns at once (call `ready()`); SIGTERM ends the group."""
-    port = free_port()
+def started(
+    ckpt: Path, *args: str, log: Path, port: int | None = None, background_job: bool = False
+) -> Iterator[Server]:
+    """Starts serve.py in its own session and process group on `port` (else a free one) and returns at once (call
+    `ready()`); on the way out SIGTERM ends whatever is left of the group. A `background_job` starts with SIGINT
+    ignored, as a shell's `blueprint serve ... &` does."""
+    port = port or free_port()
     command = [*BLUEPRINT, "serve", "--ckpt_path", str(ckpt), "--port", str(port), *args]
+    ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background_job else None
     with log.open("w") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=ignore_sigint
+        )
     try:
         yield Server(process, Client(f"http://127.0.0.1:{port}"), log)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the server, its worker and HTTP processes; Ctrl+C's tidy stop takes s
+        with suppress(ProcessLookupError):  # a test may have stopped the server and all its processes already
+            os.killpg(process.pid, signal.SIGTERM)  # the server, its worker and HTTP processes
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def live_processes(session: int) -> list[str]:
+    """'PID command' of each process still running (zombies hold no port) in `session`, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # it ended while we looked
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, pgrp, session, ...
+        if fields[0] != "Z" and int(fields[3]) == session:
+            found.append(f"{stat.parent.name} {command[:120]}")
+    return found
 
 
 class KeepPredictions(L.Callback):

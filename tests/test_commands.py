@@ -13,6 +13,7 @@ import pytest
 from blueprint.cli.main import COMMANDS, TRAINING, main
 from tests.conftest import CONFIGS, REPO, config, run_cli
 from tests.scripts import BLUEPRINT
+from tests.serving import free_port  # the default port may be another server's
 
 ALL_COMMANDS = [*TRAINING, *COMMANDS]
 # Runs `blueprint ARGS` in a fresh interpreter, then says whether Lightning (or torch) was imported on the way
@@ -53,7 +54,7 @@ def test_no_command_or_an_unknown_one_is_refused(argv: list[str], capsys) -> Non
 
 def test_serve_with_a_missing_checkpoint_is_one_error_line(tmp_path: Path) -> None:
     done = subprocess.run(
-        [*BLUEPRINT, "serve", "--ckpt_path", str(tmp_path / "missing.ckpt")],
+        [*BLUEPRINT, "serve", "--ckpt_path", str(tmp_path / "missing.ckpt"), "--port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=300,

@@ -9,7 +9,12 @@ import base64
 import csv
 import io
 import json
+import signal
 import socket
+import struct
+import time
+import urllib.error
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +31,7 @@ from blueprint.serving.requests import BadRequest, decode
 from tests.conftest import config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
 from tests.scripts import load_script
-from tests.serving import free_port, predicted, started
+from tests.serving import free_port, live_processes, predicted, started
 
 KEEP = "--trainer.callbacks+=tests.serving.KeepPredictions"
 MNIST = ["-c", config("mnist_cnn.yaml"), *TINY_NET["mnist_cnn.yaml"], *QUIET]
@@ -45,9 +50,19 @@ def png(pixels: torch.Tensor) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A 1x1 PNG whose header claims `width` x `height` pixels: a decompression bomb to PIL, a few bytes to send."""
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = struct.pack(">II", width, height)  # IHDR: signature (8), length (4), b"IHDR" (4), width, height
+    data[29:33] = struct.pack(">I", zlib.crc32(data[12:29]))  # the chunk's CRC covers its type and data
+    return bytes(data)
+
+
 @pytest.fixture(scope="module")
-def mnist(tmp_path_factory: pytest.TempPathFactory):
-    """A 3-step mnist_cnn checkpoint, its server (batches of up to 8, a 50 KB body limit) and predict's answers."""
+def mnist_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-step mnist_cnn checkpoint."""
     root = tmp_path_factory.mktemp("serve_mnist")
     fit = run_cli(
         "fit",
@@ -57,7 +72,13 @@ def mnist(tmp_path_factory: pytest.TempPathFactory):
         f"--trainer.default_root_dir={root}",
         f"--trainer.logger.init_args.save_dir={root}",
     )
-    ckpt = Path(fit.trainer.checkpoint_callback.last_model_path)
+    return Path(fit.trainer.checkpoint_callback.last_model_path)
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_ckpt: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The mnist_cnn checkpoint's server (batches of up to 8, a 50 KB body limit) and predict's answers."""
+    ckpt, root = mnist_ckpt, tmp_path_factory.mktemp("serve_mnist_predict")
     options = ["--max_batch_size=8", "--batch_timeout=0.05", "--max_payload_mb=0.05"]
     with started(ckpt, *options, log=root / "server.log") as server:
         predict = run_cli(
@@ -126,6 +147,12 @@ BAD_IMAGE_REQUESTS = {
         400,
         "image is 9x8 pixels; this model takes 28x28",
     ),  # fmt: skip
+    "a PNG claiming 100000x100000 pixels": (
+        json.dumps({"image": base64.b64encode(png_header(100_000, 100_000)).decode()}).encode(),
+        "application/json",
+        400,
+        "image is too large: Image size (10000000000 pixels) exceeds limit of",
+    ),  # fmt: skip
     "oversized": (json.dumps({"image": "A" * 60_000}).encode(), "application/json", 413, "0.05 MB limit"),
 }
 
@@ -192,6 +219,61 @@ def test_a_bad_checkpoint_is_one_error_line_before_the_port_is_bound(tmp_path: P
         one_line(lines[0], fragment)
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))  # the port is still free
+
+
+def test_a_busy_port_is_one_error_line_before_the_model_is_loaded(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(serve_command, "build_server", lambda *args: pytest.fail("loaded the model first"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            serve_command.main(["--ckpt_path", "any.ckpt", "--port", str(port)])
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    one_line(lines[0], f"error: --port {port} is in use on 127.0.0.1", "pick another port or stop that server")
+
+
+def test_a_server_stopped_by_its_pid_alone_frees_its_port_and_leaves_no_process(mnist_ckpt: Path, tmp_path) -> None:
+    """As a supervisor (SIGTERM) or `kill -INT PID` stops it: requests sent just before are answered or refused, not
+    left hanging; no worker or HTTP process stays behind on the port; a new server binds it. Requests wait up to 2 s
+    for their batch, so they are in flight when the signal comes. SIGINT goes to a server started as a shell's
+    background job, which inherits SIGINT ignored."""
+    port = free_port()
+    digit = {"image": [[0] * 28] * 28}
+    options = ["--max_batch_size=8", "--batch_timeout=2"]
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        log = tmp_path / f"{signum.name}.log"
+        with started(mnist_ckpt, *options, port=port, log=log, background_job=signum == signal.SIGINT) as server:
+            client = server.ready()
+            with ThreadPoolExecutor(4) as pool:
+                answers = [pool.submit(answer_or_refusal, client, digit) for _ in range(4)]
+                time.sleep(0.5)
+                server.process.send_signal(signum)
+                outcomes = [answer.result() for answer in answers]
+            assert server.process.wait(timeout=60) == 128 + signum  # LitServe waits for uvicorn's graceful stop
+            assert set(outcomes) <= {200, "refused"}, (signum.name, outcomes)
+            deadline = time.monotonic() + 10
+            while live_processes(server.process.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            left = live_processes(server.process.pid)
+            assert not left, (signum.name, left, server.log.read_text()[-3000:])
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds: closed connections linger
+        sock.bind(("127.0.0.1", port))  # freed by the second server too
+
+
+def answer_or_refusal(client, body: dict) -> int | str:
+    """The HTTP status, or "refused" when the stopping server closed or refused the connection; a hang fails."""
+    try:
+        return client.predict(body)[0]
+    except (ConnectionError, urllib.error.URLError) as error:
+        if isinstance(getattr(error, "reason", None), TimeoutError):
+            raise AssertionError("a request in flight was left hanging") from None
+        return "refused"
+    except TimeoutError:
+        raise AssertionError("a request in flight was left hanging") from None
 
 
 def write_animals(path: Path, rows: int) -> None:

@@ -4,15 +4,19 @@
 
 The task is rebuilt from the checkpoint alone and requests get exactly the preprocessing `blueprint predict` applies
 (see docs/serving.md for the request and answer of each task). Requests arriving together are batched up to
---max_batch_size, waiting at most --batch_timeout seconds. A missing, corrupt or foreign checkpoint is one `error:`
-line and exit 2, before the port is bound.
+--max_batch_size, waiting at most --batch_timeout seconds. A missing, corrupt or foreign checkpoint (before the port
+is bound) or a port in use (before the model is loaded) is one `error:` line and exit 2. SIGTERM or SIGINT (Ctrl+C)
+to the process stops it and every process it started (serving/stopping.py).
 """
 
 import argparse
+import errno
+import socket
 import sys
 
-from blueprint.cli.options import OneLineParser, non_negative_float, one_line_on_user_error, positive_int
+from blueprint.cli.options import OneLineParser, fail, non_negative_float, one_line_on_user_error, positive_int
 from blueprint.serving import build_server
+from blueprint.serving.stopping import stopped_by_signals
 
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
 
@@ -46,11 +50,29 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """True when another server listens on host:port, where LitServe would fail only after loading the model."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a stopped server's port is free
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            return err.errno == errno.EADDRINUSE  # other errors (no IPv6) are LitServe's to report
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Builds the server (a bad checkpoint ends here, in one line) and serves until Ctrl+C."""
+    """Builds the server (a bad checkpoint or a busy port ends here, in one line) and serves until SIGTERM or SIGINT;
+    then exits 128 + the signal's number, as a process that signal ended would."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
+    if port_in_use(opts.host, opts.port):
+        fail(f"--port {opts.port} is in use on {opts.host} (another server listens there); pick another port or stop "
+             "that server")  # fmt: skip
     with one_line_on_user_error():
         server = build_server(
             opts.ckpt_path, opts.max_batch_size, opts.batch_timeout, opts.accelerator, opts.max_payload_mb
         )
-    server.run(host=opts.host, port=opts.port, generate_client_file=False, log_level=opts.log_level)
+    with stopped_by_signals() as received:
+        server.run(host=opts.host, port=opts.port, generate_client_file=False, log_level=opts.log_level)
+    if received:
+        sys.exit(128 + received[0])

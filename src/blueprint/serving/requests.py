@@ -82,7 +82,10 @@ def image_file(text: str, channels: int, size: tuple[int, int]) -> np.ndarray:
             if file.size != size:
                 raise BadRequest(f"image is {file.size[0]}x{file.size[1]} pixels; this model takes {size[0]}x{size[1]}")
             pixels = np.asarray(file.convert("L" if channels == 1 else "RGB"))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as err:
+    except Image.DecompressionBombError as err:  # PIL refuses it on reading the header, before the size check above
+        reason = str(err).split(",")[0]  # "Image size (N pixels) exceeds limit of M pixels, could be ..."
+        raise BadRequest(f"image is too large: {reason}; this model takes {size[0]}x{size[1]} pixels") from None
+    except (UnidentifiedImageError, OSError) as err:
         raise BadRequest(f"image is not a PNG or JPEG file ({type(err).__name__}); send a base64 PNG/JPEG") from None
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 
