@@ -166,12 +166,22 @@ def drop(spec: str, root: Path) -> dict[Path, str | None]:
     return changes
 
 
-def relock(root: Path) -> str:
-    """uv.lock must match the groups pyproject.toml lists now, or `uv run --locked` refuses."""
+def finish_with_uv(root: Path, pruned: list[Path]) -> list[str]:
+    """uv.lock must match the groups pyproject.toml lists now (or `uv run --locked` refuses); pruned Python files
+    lose the imports their cut tests used and get ruff's layout back. A step that fails is left, with a note."""
     if shutil.which("uv") is None:
-        return "note: uv is not on PATH; run `uv lock` before `uv run --locked`"
-    done = subprocess.run(["uv", "lock", "-q"], cwd=root, capture_output=True, text=True, check=False)
-    return "updated uv.lock" if done.returncode == 0 else f"note: `uv lock` failed ({done.stderr.strip()}); rerun it"
+        return ["note: uv is not on PATH; run `uv lock`, then `uv run ruff check --fix . && uv run ruff format .`"]
+    files = [str(path) for path in pruned if path.suffix == ".py"]
+    steps = {
+        "updated uv.lock": ["uv", "lock", "-q"],
+        "removed unused imports": ["uv", "run", "-q", "ruff", "check", "-q", "--fix", "--select", "F401,I001", *files],
+        "formatted the pruned files": ["uv", "run", "-q", "ruff", "format", "-q", *files],
+    }
+    notes = []
+    for done_note, command in steps.items():
+        done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+        notes.append(done_note if done.returncode == 0 else f"note: `{' '.join(command[:4])} ...` failed; rerun it")
+    return notes
 
 
 def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
@@ -197,8 +207,8 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
         changes = drop(args.drop, root)
         removed = sum(text is None for text in changes.values())
         print(f"dropped {args.drop}: removed {removed} files, pruned {len(changes) - removed}")
-        if "pyproject.toml" in {p.name for p in changes}:
-            print(relock(root))
+        for note in finish_with_uv(root, [path for path, text in changes.items() if text is not None]):
+            print(note)
         if args.new_name is None:
             return 0
     try:
