@@ -95,7 +95,7 @@ FAMILIES = {
             r"Fashion",
             r"image_folder",
             r"ImageFolder",
-            r"[Rr]es[Nn]et",
+            r"[Rr]es[Nn]et-?18",
             r"[Bb]ackbone",
             r"[Ff]inetun",
             r"[Ff]ine-tun",
@@ -347,12 +347,20 @@ def prune_python(text: str, words: list[str], gone: frozenset[str] = frozenset()
 # --- Markdown: prune lines, list items, paragraphs and sections that mention a word --------------------------------
 
 
+SHELL_FENCES = ("```\n", "```bash\n", "```sh\n", "```console\n", "```text\n")  # pruned line by line
+
+
 def markdown_blocks(lines: list[str]) -> list[tuple[int, int, str]]:
-    """(start, end, kind) of each unit: a heading, a fence line, a code/table line, a list item, a paragraph."""
+    """(start, end, kind) of each unit: a heading, a fence line, a command or table line, a list item, a paragraph,
+    and a whole code block (a Python or YAML listing, which a guide may show verbatim from examples/)."""
     blocks, i, in_fence = [], 0, False
     while i < len(lines):
         line = lines[i]
-        if line.startswith("```"):
+        if line.startswith("```") and not in_fence and line not in SHELL_FENCES:
+            j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("```")), len(lines) - 1)
+            blocks.append((i, j + 1, "listing"))
+            i = j + 1
+        elif line.startswith("```"):
             blocks.append((i, i + 1, "fence"))
             in_fence, i = not in_fence, i + 1
         elif in_fence or line.startswith("|") or not line.strip():
@@ -385,6 +393,8 @@ def heading_level(line: str) -> int:
 
 
 def prune_markdown(text: str, hit: re.Pattern[str]) -> str:
+    if not hit.search(text):
+        return text
     lines = text.splitlines(keepends=True)
     drop: set[int] = set()
     blocks = markdown_blocks(lines)
@@ -399,9 +409,14 @@ def prune_markdown(text: str, hit: re.Pattern[str]) -> str:
             lines[start:end] = [""] * (end - start - 1) + [keep_sentences("".join(lines[start:end]), hit)]
             continue
         drop |= set(range(start, end))
-    kept = [line for i, line in enumerate(lines) if i not in drop]
-    text = re.sub(r"```[^\n]*\n```\n", "", "".join(kept))  # a code block left empty
-    return re.sub(r"\n{3,}", "\n\n", text)
+    kept: list[str] = []
+    in_fence = False
+    for i, line in enumerate(lines):
+        in_fence ^= line.startswith("```")
+        blank_again = not line.strip() and not in_fence and (not kept or not kept[-1].strip())
+        if i not in drop and line and not blank_again:  # a cut leaves one blank line, not two
+            kept.append(line)
+    return re.sub(r"```[^\n]*\n```\n\n?", "", "".join(kept))  # a command block left empty goes
 
 
 # --- the drop as a whole -----------------------------------------------------------------------------------------
@@ -423,6 +438,8 @@ def plan(root: Path, files: list[Path], dropped: list[str], pkg: str) -> dict[Pa
     python_words = words + [rf"{re.escape(m)}\b" for m in modules] + [rf"{c}\b" for c in classes]
     python_words += [re.escape(p.relative_to(root).as_posix()) for p in removed]
     python_words += [rf"{re.escape(dotted(p, root))}\b" for p in removed if p.suffix == ".py"]  # tests.serving
+    rooms = [p.parent.name for p in removed if p.name == "__init__.py" and module_of(p, root)]
+    python_words += [rf"\.{room}\b|\"{room}\"" for room in rooms]  # `from ..sweeps import`, a room's name in a test
     changes: dict[Path, str | None] = {path: None for path in removed}
     hit = mentions(python_words)
     groups = [PARTS[name].group for name in dropped if PARTS[name].group]
