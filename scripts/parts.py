@@ -115,6 +115,7 @@ OPTIONAL = {
         ),
         words=(
             r"{pkg} serve\b",
+            r'"serve"',
             r"LitServe",
             r"litserve",
             r"serve_load",
@@ -127,7 +128,13 @@ OPTIONAL = {
     ),
     "stream": Part(
         "`{pkg} stream` and StreamingDataModule: data as LitData streams (streaming/, its preset, tests, docs)",
-        files=(f"{SRC}/streaming/**", "configs/presets/streaming.yaml", "tests/test_streaming.py", "docs/streaming.md"),
+        files=(
+            f"{SRC}/streaming/**",
+            "configs/presets/streaming.yaml",
+            "tests/test_streaming.py",
+            "benchmarks/bench_streaming.py",
+            "docs/streaming.md",
+        ),
         words=(r"{pkg} stream\b", r"LitData", r"litdata", r"presets/streaming", r"streaming/"),
         group="stream",
         lines={MAIN: r'^\s+"stream":', ERRORS: r'^\s+"litdata":'},
@@ -201,14 +208,15 @@ def mentions(words: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?<![A-Za-z0-9])(?:{word})" for word in words) or r"(?!)")
 
 
+def owns(part: Part, relative: Path, pkg: str) -> bool:
+    """Whether one of the part's globs names this file (`room/**`: everything under room/)."""
+    globs = [pattern.format(pkg=pkg) for pattern in part.files]
+    return any(relative.match(g) or g.endswith("/**") and relative.as_posix().startswith(g[:-2]) for g in globs)
+
+
 def owned_files(root: Path, files: list[Path], dropped: list[str], pkg: str) -> set[Path]:
     """The project files the dropped parts own, shared files only when every part that uses them is dropped."""
-    owned = set()
-    for name in dropped:
-        for pattern in PARTS[name].files:
-            owned |= {path for path in files if path.relative_to(root).match(pattern.format(pkg=pkg))}
-            if pattern.endswith("/**"):
-                owned |= {p for p in files if p.relative_to(root).as_posix().startswith(pattern[:-2].format(pkg=pkg))}
+    owned = {path for path in files if any(owns(PARTS[name], path.relative_to(root), pkg) for name in dropped)}
     kept = {root / path.format(pkg=pkg) for path, users in SHARED.items() if not set(users) <= set(dropped)}
     return owned - kept
 
@@ -464,7 +472,7 @@ def plan(root: Path, files: list[Path], dropped: list[str], pkg: str) -> dict[Pa
         if cut <= gone:
             break
         gone |= cut
-    check_nothing_dangles(root, files, changes, modules + classes)
+    check_nothing_dangles(root, files, changes, modules + classes, pkg)
     return changes
 
 
@@ -474,7 +482,9 @@ def imports(text: str) -> str:
     return "\n".join(ast.unparse(node) for node in nodes)
 
 
-def check_nothing_dangles(root: Path, files: list[Path], changes: dict[Path, str | None], gone: list[str]) -> None:
+def check_nothing_dangles(
+    root: Path, files: list[Path], changes: dict[Path, str | None], gone: list[str], pkg: str
+) -> None:
     """Refuse a drop whose kept code imports, or whose configs name, a removed module or class."""
     hit = re.compile("|".join(rf"\b{re.escape(name)}\b" for name in gone) or r"(?!)")
     for path in (p for p in files if p.suffix in (".py", ".yaml")):
@@ -484,7 +494,9 @@ def check_nothing_dangles(root: Path, files: list[Path], changes: dict[Path, str
         found = hit.search(imports(text) if path.suffix == ".py" else re.sub(r"#.*", "", text))
         if found:
             relative = path.relative_to(root).as_posix()
-            raise DropError(f"{relative} would still use {found.group()}, which goes; drop the part it belongs to too")
+            owners = [name for name, part in PARTS.items() if owns(part, path.relative_to(root), pkg)]
+            also = f"drop {' or '.join(owners)} too" if owners else "keep what it uses"
+            raise DropError(f"{relative} would still use {found.group()}, which goes; {also}")
     configs = [p for p in files if p.parent == root / "configs" and p.suffix == ".yaml" and p.name != "defaults.yaml"]
     if all(changes.get(p, "") is None for p in configs):
         raise DropError("that drop leaves no experiment config in configs/: nothing would be left to train")

@@ -186,6 +186,30 @@ def test_drop_without_a_name_keeps_the_name_and_removes_the_command_and_its_grou
     assert "onnx" not in (copy / "src" / OLD / "errors.py").read_text()
 
 
+def run_copy_tests(copy: Path, *tests: str) -> subprocess.CompletedProcess:
+    """The copy's own tests run with this interpreter: sound for tests that read files and import the package from
+    copy/src (PYTHONPATH) and need nothing installed under its name."""
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(copy / "src"), str(copy)])}
+    command = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-p", "no:logging", *tests]
+    return subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("name", sorted(parts.PARTS))
+def test_each_part_drops_alone_with_readme_docs_and_layout_intact_or_is_refused(
+    name: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(rename_script, "finish_with_uv", lambda root, pruned: [])
+    copy = copy_repository(tmp_path / "repo")
+    before = snapshot(copy)
+    if rename_script.main(["--drop", name], root=copy) == 2:  # kept code still uses it: one line, naming what to add
+        assert re.fullmatch(r"error: .* would still use .*; drop \w+( or \w+)* too\n", capsys.readouterr().err)
+        assert snapshot(copy) == before
+        return
+    assert not any(owned for owned in parts.owned_files(copy, list(before), [name], OLD) if owned.exists())
+    done = run_copy_tests(copy, "tests/test_readme.py", "tests/test_layout.py")
+    assert done.returncode == 0 and "passed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+
+
 def test_prune_python_cuts_mentions_and_what_they_defined() -> None:
     source = (
         '"""Tests that mention tabular data stay documented."""\n\n'
@@ -218,20 +242,10 @@ def test_prune_markdown_cuts_lines_items_sentences_and_sections() -> None:
 
 
 def test_a_rename_to_a_longer_name_keeps_readme_and_layout_tests_passing(tmp_path: Path) -> None:
-    """The renamed copy's own test_readme.py (its byte cap) and test_layout.py, run with this interpreter: sound,
-    as they read files and import the renamed package from copy/src (PYTHONPATH) and need nothing installed."""
+    """The renamed copy's own test_readme.py (its byte cap) and test_layout.py."""
     copy = copy_repository(tmp_path / "repo")
     assert rename_script.main([LONG_NAME], root=copy) == 0
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(copy / "src"), str(copy)])}
-    command = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-p", "no:logging"]
-    done = subprocess.run(
-        [*command, "tests/test_readme.py", "tests/test_layout.py"],
-        cwd=copy,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_copy_tests(copy, "tests/test_readme.py", "tests/test_layout.py")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert re.search(r"\d+ passed", done.stdout) and "failed" not in done.stdout
 
