@@ -449,7 +449,8 @@ def plan(root: Path, files: list[Path], dropped: list[str], pkg: str) -> dict[Pa
     rooms = [p.parent.name for p in removed if p.name == "__init__.py" and module_of(p, root)]
     python_words += [rf"\.{room}\b|\"{room}\"" for room in rooms]  # `from ..sweeps import`, a room's name in a test
     changes: dict[Path, str | None] = {path: None for path in removed}
-    hit = mentions(python_words)
+    # docs link each other relatively: [serving.md](serving.md)
+    hit = mentions(python_words + [re.escape(p.name) for p in removed if p.suffix == ".md"])
     groups = [PARTS[name].group for name in dropped if PARTS[name].group]
     gone: frozenset[str] = frozenset()  # module.name cut from a Python file: imports of it elsewhere go too
     while True:
