@@ -5,7 +5,9 @@ the repository (git's tracked and untracked-but-not-ignored files): imports, `cl
 docs and examples, the console script and project name in pyproject.toml, and the project's own entry in
 uv.lock (so `uv run` works offline right away). OLD is found from the single package under src/. The old
 console script in .venv (which would fail with ModuleNotFoundError) is replaced by one line naming the new command.
-A bad name is one `error:` line and exit 2, and nothing changes.
+`--drop PART[,PART...]` first removes parts of the template (a model family, an optional command with its
+dependency group: `--list` shows them, scripts/parts.py says what each owns); NEW_NAME is then optional.
+A bad name or part is one `error:` line and exit 2, and nothing changes.
 """
 
 import argparse
@@ -13,10 +15,14 @@ import importlib.machinery
 import keyword
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import NoReturn
+
+sys.path.append(str(Path(__file__).resolve().parent))  # parts.py, next to this file, when loaded by the tests
+import parts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", "node_modules"}
@@ -144,10 +150,68 @@ def retire_old_command(root: Path, old: str, new: str) -> Path | None:
     return script
 
 
+def drop(spec: str, root: Path) -> dict[Path, str | None]:
+    """Remove the parts named in spec (checked in full before anything is written). Returns what changed."""
+    dropped = parts.parse_parts(spec)
+    changes = parts.plan(root, project_files(root), dropped, current_name(root))
+    for path, text in changes.items():
+        if text is None:
+            path.unlink()
+        else:
+            path.write_text(text)
+    for folder in sorted({p.parent for p, text in changes.items() if text is None}, reverse=True):
+        while folder != root and folder.is_dir() and not any(f.name != "__pycache__" for f in folder.iterdir()):
+            shutil.rmtree(folder)  # a room left with only bytecode caches goes too
+            folder = folder.parent
+    return changes
+
+
+def finish_with_uv(root: Path, pruned: list[Path]) -> list[str]:
+    """uv.lock must match the groups pyproject.toml lists now (or `uv run --locked` refuses); pruned Python files
+    lose the imports their cut tests used and get ruff's layout back. A step that fails is left, with a note."""
+    if shutil.which("uv") is None:
+        return ["note: uv is not on PATH; run `uv lock`, then `uv run ruff check --fix . && uv run ruff format .`"]
+    files = [str(path) for path in pruned if path.suffix == ".py"]
+    ruff = ["uv", "run", "-q", "ruff"]
+    steps = {
+        "updated uv.lock": ["uv", "lock", "-q"],
+        "removed unused imports": [*ruff, "check", "-q", "--fix", "--exit-zero", "--select", "F401,I001", *files],
+        "formatted the pruned files": [*ruff, "format", "-q", *files],
+    }
+    notes = []
+    for done_note, command in steps.items():
+        done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+        notes.append(done_note if done.returncode == 0 else f"note: `{' '.join(command[:4])} ...` failed; rerun it")
+    return notes
+
+
 def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     parser = OneLineParser(description=__doc__.splitlines()[0])
-    parser.add_argument("new_name", help="the new package name: a lowercase Python identifier, e.g. my_project")
+    parser.add_argument("new_name", nargs="?", help="the new package name: a lowercase identifier, e.g. my_project")
+    parser.add_argument("--drop", metavar="PART[,PART...]", help="remove these parts first (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the parts --drop can remove, and what each holds")
     args = parser.parse_args(argv)
+    if args.list:
+        print(parts.listing(current_name(root)))
+        return 0
+    if args.new_name is None and args.drop is None:
+        parser.error("give NEW_NAME, --drop PART[,PART...] or both")
+    try:
+        if args.new_name is not None:
+            check_name(args.new_name, current_name(root), root)
+        if args.drop is not None:
+            parts.plan(root, project_files(root), parts.parse_parts(args.drop), current_name(root))  # refuse early
+    except (RenameError, parts.DropError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.drop is not None:
+        changes = drop(args.drop, root)
+        removed = sum(text is None for text in changes.values())
+        print(f"dropped {args.drop}: removed {removed} files, pruned {len(changes) - removed}")
+        for note in finish_with_uv(root, [path for path, text in changes.items() if text is not None]):
+            print(note)
+        if args.new_name is None:
+            return 0
     try:
         old, rewritten, moved = rename(args.new_name, root)
     except RenameError as err:

@@ -18,8 +18,8 @@ PACKAGE_DIR = Path(blueprint.__file__).resolve().parent
 PACKAGE = PACKAGE_DIR.name
 
 CORE = ("callbacks", "checkpointing", "cli", "data", "nets", "optim", "tasks")
-# the optional rooms this project still has (scripts/rename.py --drop removes some)
-OPTIONAL = tuple(room for room in ("export", "serving", "streaming", "sweeps") if (PACKAGE_DIR / room).is_dir())
+# the optional rooms (serving/, streaming/, ...): every other folder, so scripts/rename.py --drop can remove one
+OPTIONAL = tuple(sorted(p.name for p in PACKAGE_DIR.iterdir() if (p / "__init__.py").is_file() and p.name not in CORE))
 ROOMS = CORE + OPTIONAL
 
 
