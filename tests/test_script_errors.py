@@ -256,7 +256,7 @@ def test_rename_real_run_with_a_name_python_cannot_import(real_runs) -> None:
 
 @pytest.mark.parametrize(
     ("argv", "fragments"),
-    [([], ["new_name", "required"]), (["a", "b"], ["unrecognized", "b"]), (["--force", "a"], ["--force"])],
+    [([], ["NEW_NAME", "--drop"]), (["a", "b"], ["unrecognized", "b"]), (["--force", "a"], ["--force"])],
 )
 def test_rename_refuses_bad_arguments(argv: list[str], fragments: list[str], tmp_path: Path, capsys) -> None:
     rename = load_script("rename")
