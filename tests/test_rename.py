@@ -194,7 +194,11 @@ def run_copy_tests(copy: Path, *tests: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("name", sorted(parts.PARTS))
+# one part in the default suite (the family whose hooks live in other rooms); every part with -m slow (~13 s each)
+ALONE = [pytest.param(name, marks=[] if name == "video" else pytest.mark.slow) for name in sorted(parts.PARTS)]
+
+
+@pytest.mark.parametrize("name", ALONE)
 def test_each_part_drops_alone_with_readme_docs_and_layout_intact_or_is_refused(
     name: str, tmp_path: Path, monkeypatch, capsys
 ) -> None:
