@@ -137,7 +137,11 @@ OPTIONAL = {
         ),
         words=(r"{pkg} stream\b", r"LitData", r"litdata", r"presets/streaming", r"streaming/"),
         group="stream",
-        lines={MAIN: r'^\s+"stream":', ERRORS: r'^\s+"litdata":'},
+        lines={
+            MAIN: r'^\s+"stream":',
+            ERRORS: r'^\s+"litdata":',
+            f"{SRC}/cli/upstream_workarounds.py": r'^\s+(# streaming/writer\.py|"_(signal_handler|instances|exit)":)',
+        },
     ),
     "sweep": Part(
         "`{pkg} sweep`: Optuna hyperparameter search (sweeps/, SLURM sweep script, tests, docs/sweeps.md)",

@@ -102,7 +102,7 @@ def test_renamed_copy_passes_its_own_tests(tmp_path: Path) -> None:
     leftovers = [str(p) for p in files if re.search(rf"\b{OLD}\b", p.read_text(errors="replace"))]
     assert leftovers == []
     pyproject = (copy / "pyproject.toml").read_text()
-    assert f'name = "{NEW}"' in pyproject and f'{NEW} = "{NEW}.cli:main"' in pyproject
+    assert f'name = "{NEW}"' in pyproject and f'{NEW} = "{NEW}.cli.main:main"' in pyproject
     assert f'name = "{NEW.replace("_", "-")}"' in (copy / "uv.lock").read_text()
 
     if sys.platform != "win32":  # `uv run` keeps the old console script (`uv sync` removes it): it names the new one

@@ -47,7 +47,7 @@ class MonthlyTemperatureDataModule(InMemoryDataModule):
         }
 
     def serving_inputs(self) -> dict[str, Any]:
-        """`blueprint serve` takes rows keyed by these names, in °C, and scales them as load_splits does."""
+        """A server takes rows keyed by these names, in °C, and scales them as load_splits does."""
         self.setup()
         names = [f"t-{lag}" for lag in range(self.window, 0, -1)]
         scale = {"mean": [self.input_mean] * self.window, "std": [self.input_std] * self.window}

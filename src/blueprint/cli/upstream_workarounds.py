@@ -8,14 +8,10 @@ ALLOWED_PRIVATE_NAMES = {
     # Read, never written: LightningCLI stores the task's class under this key in a checkpoint's hyper_parameters.
     # tests/test_upstream_workarounds.py fails when Lightning stops writing it.
     "_class_path": "cli/preflight.py and checkpointing/loading.py refuse a checkpoint of another task by name",
-    # Replaced for one litdata.optimize call: LitData's SIGINT handler exits the process with status 0, so an
-    # interrupted `blueprint stream` looked successful. Remove when LitData exits non-zero on SIGINT;
-    # tests/test_upstream_workarounds.py fails when LitData renames it.
-    "_signal_handler": "streaming/writer.py makes Ctrl+C while writing a stream exit 130, leaving no partial folder",
-    # Read with a default (a rename only leaves a progress bar drawn after the error line): tqdm's open bars.
-    "_instances": "streaming/writer.py closes the bars an interrupted litdata.optimize leaves open",
-    # Python's documented os._exit, not a private name: a forked writer process ends without running cleanup.
-    "_exit": "streaming/writer.py ends an interrupted writer process at once",
+    # streaming/writer.py (one line each, so `rename.py --drop stream` removes them with the room):
+    "_signal_handler": "LitData's SIGINT handler exits 0, so a stream write stopped by Ctrl+C looked successful; replaced for one optimize call (remove when LitData exits non-zero; tests/test_upstream_workarounds.py fails on a rename)",  # noqa: E501
+    "_instances": "tqdm's open bars, read with a default: an interrupted optimize leaves them drawing after the error line",  # noqa: E501
+    "_exit": "Python's documented os._exit: an interrupted writer process ends without running cleanup",
 }
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"  # torch's documented switch; lightning.fabric sets it to "1" on import
 
