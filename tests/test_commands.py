@@ -12,7 +12,6 @@ import pytest
 
 from blueprint.cli.main import COMMANDS, TRAINING, main
 from tests.conftest import CONFIGS, REPO, config, run_cli
-from tests.scripts import BLUEPRINT
 from tests.serving import free_port  # the default port may be another server's
 
 ALL_COMMANDS = [*TRAINING, *COMMANDS]
@@ -53,15 +52,11 @@ def test_no_command_or_an_unknown_one_is_refused(argv: list[str], capsys) -> Non
     assert ("not a blueprint command" in err and "runs" in err) if argv else "usage: blueprint COMMAND" in err
 
 
-def test_serve_with_a_missing_checkpoint_is_one_error_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*BLUEPRINT, "serve", "--ckpt_path", str(tmp_path / "missing.ckpt"), "--port", str(free_port())],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 2
-    [line] = error_lines(done.stderr)
+def test_serve_with_a_missing_checkpoint_is_one_error_line(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["serve", "--ckpt_path", str(tmp_path / "missing.ckpt"), "--port", str(free_port())])
+    assert stop.value.code == 2
+    [line] = error_lines(capsys.readouterr().err)
     assert line.startswith("error: ") and "missing.ckpt" in line
 
 

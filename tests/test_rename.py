@@ -194,8 +194,8 @@ def run_copy_tests(copy: Path, *tests: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=600)
 
 
-# one part in the default suite (the family whose hooks live in other rooms); every part with -m slow (~13 s each)
-ALONE = [pytest.param(name, marks=[] if name == "video" else pytest.mark.slow) for name in sorted(parts.PARTS)]
+# ~13-24 s each: the default suite drops no part (tests/test_layout.py keeps the rooms apart), -m slow drops each
+ALONE = [pytest.param(name, marks=pytest.mark.slow) for name in sorted(parts.PARTS)]
 
 
 @pytest.mark.parametrize("name", ALONE)

@@ -211,6 +211,7 @@ def wait_for(condition, process: subprocess.Popen, seconds: float) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow  # a real writer process interrupted, then the same command writing the whole stream (~35 s)
 def test_ctrl_c_while_writing_exits_130_and_the_same_command_then_succeeds(tmp_path: Path) -> None:
     out = tmp_path / "moving"
     command = [*BLUEPRINT, "stream", "-c", config("moving_mnist_lstm.yaml"), "--train_sequences", "3000",
