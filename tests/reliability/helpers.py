@@ -67,6 +67,17 @@ class SignalAtStep(Callback):
                 os.kill(os.getpid(), self.signum)
 
 
+class KillRankAtStep(Callback):
+    """SIGKILL to one rank of a distributed run after the given step, as the out-of-memory killer would."""
+
+    def __init__(self, step: int, rank: int = 1) -> None:
+        self.step, self.rank = step, rank
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step and trainer.global_rank == self.rank:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 class SlowSteps(Callback):
     """Makes every training step last at least `ms` milliseconds, like a large model's step."""
 

@@ -41,3 +41,19 @@ def test_two_process_ddp_shards_data_and_syncs_metrics(tmp_path: Path) -> None:
     single = run_cli("validate", *tiny_args(*cpu_only, odd_val, f"--ckpt_path={last}", "--trainer.logger=false"))
     for name in ("val/acc", "val/loss"):
         assert abs(float(single.trainer.callback_metrics[name]) - ranks[0]["val"][name]) <= TOLERANCE, name
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gloo CPU processes are exercised on Linux")
+@pytest.mark.slow  # ~25 s: two processes start, one is killed in its second epoch
+def test_a_rank_killed_mid_run_ends_the_other_in_one_line_that_says_how_to_resume(tmp_path: Path) -> None:
+    kill = callback_option("KillRankAtStep", step=7, rank=1)  # in epoch 2 of 5 steps: epoch 1 was checkpointed
+    ddp = ["-c", str(CONFIGS / "presets" / "ddp.yaml"), "--trainer.accelerator=cpu", "--trainer.devices=2"]
+    cpu_only = ["--trainer.sync_batchnorm=false", "--model.init_args.net.init_args.batch_norm=false"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "blueprint.cli", "fit", *tiny_args(*ddp, *cpu_only, kill, epochs=3)]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert len(errors) == 1 and "another process of this distributed run ended" in errors[0]
+    assert "--ckpt_path last" in errors[0]
+    assert (tmp_path / "logs/mnist_mlp/version_0/checkpoints/last.ckpt").is_file()

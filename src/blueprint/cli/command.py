@@ -23,6 +23,8 @@ from blueprint.errors import TrainingStopped, UserError
 # Trainer, logger, checkpoint and progress-bar settings every experiment shares; loaded before any -c file
 DEFAULTS = Path(__file__).resolve().parents[3] / "configs" / "defaults.yaml"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
+# gloo's (and NCCL's) words when another rank died in the middle of a collective
+LOST_PEER = ("Connection reset by peer", "Connection closed by peer", "Broken pipe")
 NO_GPU = "No supported gpu backend found"  # Lightning's whole message for --trainer.accelerator gpu without one
 
 
@@ -149,6 +151,16 @@ def cli_main(args: ArgsType = None, run: bool = True) -> BlueprintCLI:
         raise SystemExit(2) from None
     except TrainingStopped as err:
         print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except RuntimeError as err:
+        reason = next((phrase for phrase in LOST_PEER if phrase in str(err)), None)
+        if reason is None:
+            raise
+        print(
+            f"error: another process of this distributed run ended ({reason}), so this one stopped too; once every "
+            "process can run again, `--ckpt_path last` resumes from the last checkpoint",
+            file=sys.stderr,
+        )
         raise SystemExit(1) from None
     finally:
         release_run_locks()  # a resumed run's folder is free again when the command ends, in-process calls included
