@@ -318,15 +318,18 @@ def measure(workloads: dict[Path, Workload], args: argparse.Namespace) -> tuple[
 def bench(args: argparse.Namespace, argv: list[str]) -> Path:
     """Times every variant of every setting and writes the report."""
     remember_no_gpu()  # as `blueprint fit` does; process-wide, so every variant gets it
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")
-    workloads = workloads_of(args)
     threads_before = torch.get_num_threads()
     try:
-        results, delivery = measure(workloads, args)
-    finally:  # after a failed run too: an in-process caller (a test) keeps its thread count
+        results, delivery = measure(workloads_of(args), args)
+    finally:  # after a failed run too: an in-process caller (a test) keeps its thread count and log levels
         torch.set_num_threads(threads_before)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
     text = render(results, delivery, args, argv)
     print(text)
     out = Path(args.out)

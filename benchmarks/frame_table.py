@@ -17,7 +17,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.flop_counter import FlopCounterMode
 
-from blueprint.cli.options import OneLineParser, fail  # scripts/one_line_errors.py, next to this file
+from blueprint.cli.options import OneLineParser, fail
 
 HEADER = (
     "| run | MSE/frame | vs zeros | MAE/frame | SSIM | PSNR | params | GFLOPs/sample | epochs | s/epoch |\n"

@@ -65,8 +65,8 @@ def digits() -> list[bytes]:
 
 
 def start_server(ckpt: str, mode: Mode, port: int, log: Path) -> subprocess.Popen:
-    """serve.py in its own process group, so stopping it stops its worker and HTTP processes too."""
-    command = [sys.executable, str(Path(__file__).with_name("serve.py")), "--ckpt_path", ckpt, "--port", str(port)]
+    """`blueprint serve` in its own process group, so stopping it stops its worker and HTTP processes too."""
+    command = [sys.executable, "-m", "blueprint.cli", "serve", "--ckpt_path", ckpt, "--port", str(port)]
     command += ["--max_batch_size", str(mode.max_batch_size), "--batch_timeout", str(mode.batch_timeout)]
     command += ["--log_level", "warning"]
     with log.open("w") as output:

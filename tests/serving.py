@@ -76,7 +76,7 @@ class Server:
 def started(
     ckpt: Path, *args: str, log: Path, port: int | None = None, background_job: bool = False
 ) -> Iterator[Server]:
-    """Starts serve.py in its own session and process group on `port` (else a free one) and returns at once (call
+    """Starts `blueprint serve` in its own session and process group on `port` (else a free one); returns at once (call
     `ready()`); on the way out SIGTERM ends whatever is left of the group. A `background_job` starts with SIGINT
     ignored, as a shell's `blueprint serve ... &` does."""
     port = port or free_port()

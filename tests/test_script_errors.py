@@ -1,4 +1,4 @@
-"""Every script in scripts/ answers a bad argument with one `error:` line on stderr and a non-zero exit, no traceback.
+"""Commands, benchmarks/ and scripts/ answer a bad argument with one `error:` line, a non-zero exit, no traceback.
 
 Most cases call a script's main(argv) in-process; one real run per script checks what a user's terminal gets (Lightning
 logs straight to the real stderr, which capsys does not see). Those runs start together: each spends seconds importing
@@ -64,7 +64,7 @@ def make_run(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, subprocess.Popen]]:
-    """One real `python scripts/X.py ...` per script, started together; a test waits for its own."""
+    """One real process per command or script, started together; a test waits for its own."""
     here = tmp_path_factory.mktemp("real_runs")
     checkpoints = make_run(here / "run")
     arguments = {
@@ -96,7 +96,7 @@ def finished(run: subprocess.Popen) -> tuple[int, str]:
     return run.returncode, stderr.decode()
 
 
-# export.py
+# blueprint export
 
 
 @pytest.mark.slow  # three real subprocesses (~20 s of imports each); the in-process cases cover the same errors
@@ -141,7 +141,7 @@ def test_export_refuses_configs_that_do_not_rebuild_the_run(tmp_path: Path, caps
     assert_refused(export, [*ckpt, "--config", "unknown_key.yaml"], capsys, "unknown_key.yaml", "model.init_args.nope")
 
 
-# sweep.py
+# blueprint sweep
 
 
 @pytest.mark.slow  # three real subprocesses (~20 s of imports each); the in-process cases cover the same errors
@@ -192,7 +192,7 @@ def test_sweep_stops_after_the_first_refused_trial(tmp_path: Path, monkeypatch: 
     assert len(builds) == 2
 
 
-# bench.py and bench_report.py
+# benchmarks/bench.py and bench_report.py
 
 
 @pytest.mark.slow  # three real subprocesses (~20 s of imports each); the in-process cases cover the same errors
@@ -245,7 +245,7 @@ def test_bench_report_is_not_a_script() -> None:
     assert message.startswith("error: ") and "\n" not in message and "benchmarks/bench.py" in message
 
 
-# rename.py and slurm_ddp.sbatch
+# scripts/rename.py and slurm_ddp.sbatch
 
 
 def test_rename_real_run_with_a_name_python_cannot_import(real_runs) -> None:

@@ -175,7 +175,7 @@ def a_bad_request_does_not_fail_the_batch_it_joins(mnist) -> None:
 
 
 def refused_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
-    """Checkpoints serve.py must refuse, each with what its error line names."""
+    """Checkpoints `blueprint serve` must refuse, each with what its error line names."""
     inputs = {"kind": "image", "shape": [1, 28, 28], "mean": [0.0], "std": [1.0], "classes": None}
     task = "blueprint.tasks.ClassificationTask"
     saved = {
@@ -210,7 +210,7 @@ def refused_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
 def test_a_bad_checkpoint_is_one_error_line_before_the_port_is_bound(tmp_path: Path, capsys) -> None:
     serve = serve_command
     for name, (path, fragment) in refused_checkpoints(tmp_path).items():
-        port = free_port()  # serve.py must leave it unbound
+        port = free_port()  # the server must leave it unbound
         with pytest.raises(SystemExit) as exit_info:
             serve.main(["--ckpt_path", str(path), "--port", str(port)])
         assert exit_info.value.code == 2, name

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from blueprint.sweeps import command as sweep_command
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "slurm_ddp.sbatch"
 
 
@@ -78,6 +80,8 @@ def test_every_array_task_joins_one_journal_study_with_its_own_seed_and_a_time_l
     args = srun_args.split()
     assert args[:4] == ["uv", "run", "blueprint", "sweep"] and args[-len(sweep_args) :] == sweep_args
     assert "--storage logs/lr/study.log --study_name sweep" in srun_args and "--seed 3" in srun_args
+    parsed = sweep_command.parse_args(args[4:])  # the options `blueprint sweep` really takes
+    assert parsed.study_dir == Path("logs/lr") and parsed.best_config == Path("logs/lr/best.yaml")
     (tmp_path / "scontrol.txt").unlink()
     code, _, scontrol, _ = run_sweep_task(tmp_path, 4, 0, "logs/lr", *sweep_args)
     assert code == 0 and scontrol == ""  # a task that finished is not requeued

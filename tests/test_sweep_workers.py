@@ -132,7 +132,9 @@ def test_a_sweep_stopped_by_sigterm_mid_trial_runs_only_the_remaining_trials_whe
     assert "trial 1" not in capsys.readouterr().err
 
 
-def test_a_trial_whose_worker_was_killed_is_queued_again_at_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_trial_whose_worker_was_killed_is_queued_again_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     """No wait for Optuna's heartbeat: the dead worker's PID on this machine says its trial will never finish."""
     args = sweep_args(tmp_path, 2)
     killed = start_worker(tmp_path, [*args, callback("SigkillInTrial", trial="trial_001", step=1)])
@@ -140,6 +142,7 @@ def test_a_trial_whose_worker_was_killed_is_queued_again_at_once(tmp_path: Path,
     assert killed.returncode == -signal.SIGKILL
     assert [t.state.name for t in study(tmp_path).trials] == ["COMPLETE", "RUNNING"]
 
+    monkeypatch.setattr("blueprint.sweeps.study.TAKE_UP_S", 0.0)  # the killed trial may have started a second ago
     sweep_command.main(args)  # the same command again, at once
     after = study(tmp_path).trials
     assert [t.state.name for t in after] == ["COMPLETE", "FAIL", "COMPLETE"]

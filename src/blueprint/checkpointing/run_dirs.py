@@ -134,6 +134,7 @@ def resolve_last(config: Any, subcommand: str) -> tuple[str, int | None]:
                 reasons.append(f"{path.parent.parent.name} has none" + _cut_off(", its write", removed))
                 continue
             # killed before its first last.ckpt was written: its newest checkpoint (a best one) still resumes it
+            reasons = [r for r in reasons if r != "newest run with a last.ckpt"]
             reasons.append(f"its {LAST} was never written, so its newest checkpoint")
             path = newest
         if subcommand == "fit" and getattr(rank_zero_only, "rank", 0) == 0:  # set by Lightning from the env

@@ -1,7 +1,9 @@
 """Extra loggers next to TensorBoard (the csv_logger and mlflow presets): same run folder and name, checked first."""
 
+import importlib.metadata
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,8 @@ from blueprint.errors import UserError
 DEFAULT_NAME = "lightning_logs"  # Lightning's default name / experiment_name: the preset left it to us
 PROBE_TIMEOUT_S = 5.0
 LOCAL_MLFLOW = "sqlite:///mlruns/mlflow.db"  # MLflow 3 refuses its old ./mlruns file store
-MLFLOW_SCHEMES = ("databricks", "file", "mssql", "mysql", "postgresql", "sqlite")  # http(s) is probed apart
+# the stores MLflow opens itself ("" is a plain folder path; database URLs may name a driver: postgresql+psycopg2)
+MLFLOW_SCHEMES = ("", "databricks", "file", "mssql", "mysql", "postgresql", "sqlite")
 
 
 def _class_name(logger: Any) -> str:
@@ -51,6 +54,13 @@ def prepare_loggers(config: Any) -> None:
             args.save_dir, args.name, args.version = str(root / version_folder(board.version)), "", ""
 
 
+def mlflow_opens(uri: str) -> bool:
+    """A scheme MLflow opens itself or through an installed tracking-store plugin (its public entry points)."""
+    scheme = urllib.parse.urlparse(uri).scheme.split("+")[0]
+    plugins = {entry.name for entry in importlib.metadata.entry_points(group="mlflow.tracking_store")}
+    return scheme in MLFLOW_SCHEMES or scheme in plugins or len(scheme) == 1  # "c": a Windows drive letter
+
+
 def check_tracking_uri(uri: str | None) -> None:
     """http(s): the server answers within a few seconds; sqlite: the file is usable (its folder created here)."""
     if not uri:
@@ -73,7 +83,7 @@ def check_tracking_uri(uri: str | None) -> None:
         except OSError as err:
             raise UserError(f"MLflow tracking_uri {uri!r}: cannot create {database.parent} ({err.strerror})") from err
         check_sqlite_file(database, f"MLflow tracking_uri {uri!r}")
-    elif uri.split(":", 1)[0] not in MLFLOW_SCHEMES:
+    elif not mlflow_opens(uri):
         raise UserError(
             f"MLflow tracking_uri {uri!r} is not a store MLflow opens; use sqlite:///FILE (the preset's "
             f"{LOCAL_MLFLOW}), http(s)://HOST:PORT of a tracking server, or a database URL"

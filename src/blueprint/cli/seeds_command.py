@@ -3,9 +3,9 @@
     uv run blueprint seeds -c configs/mnist_mlp.yaml --seeds 3
     uv run blueprint seeds -c configs/tabular_mlp_multiclass.yaml --folds 5
 
-Every run is a real `blueprint fit` (with its test pass) under <out-dir>/seed_S (or seed_S_fold_K), where <out-dir>
+Every run is a real `blueprint fit` (with its test pass) under <out_dir>/seed_S (or seed_S_fold_K), where <out_dir>
 defaults to <logger save_dir>/<logger name>/seeds. The table (mean ± sample std, then each run's value) is printed and
-written next to the runs as results.md and results.csv; `tensorboard --logdir <out-dir>/hparams` shows the runs side
+written next to the runs as results.md and results.csv; `tensorboard --logdir <out_dir>/hparams` shows the runs side
 by side in the HPARAMS tab. `--seeds N` runs seeds 0..N-1 (seed_everything); `--folds K` tests on each of K stratified
 folds of a TabularDataModule table (KFold for regression); both together run every pair. Args after `--` go to
 every run. A bad argument is one `error:` line and exit 2, before any run starts; a used --out_dir is refused.
@@ -89,7 +89,7 @@ def default_out_dir(opts: argparse.Namespace) -> Path:
 
 
 def fit(opts: argparse.Namespace, run: Run) -> dict[str, float]:
-    """One `blueprint fit` (test after fit) logged to <out-dir>/<run name>; its test metrics."""
+    """One `blueprint fit` (test after fit) logged to <out_dir>/<run name>; its test metrics."""
     logger = [
         "--trainer.logger=lightning.pytorch.loggers.TensorBoardLogger",
         f"--trainer.logger.init_args.save_dir={opts.out_dir.parent}",

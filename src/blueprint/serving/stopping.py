@@ -41,8 +41,11 @@ def stopped_by_signals() -> Iterator[list[int]]:
         # raised before LitServe's shutdown path began (workers still loading), or by a repeat during it: the
         # children are ended below, and the caller exits with the signal's status, not a traceback
     finally:
+        # ending the children must not be cut short by another signal: both are ignored from one instant on
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         for signum in STOP_SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)  # ending the children must not be cut short by another signal
+            signal.signal(signum, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # one that came meanwhile is dropped: ignored now
         end_children()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -198,6 +198,9 @@ def end_writers() -> None:
         child.terminate()
     for child in children:
         child.join(timeout=10)
+        if child.is_alive():  # stuck in a write: multiprocessing's exit would wait for it forever
+            child.kill()
+            child.join()
 
 
 def summary(info: StreamInfo) -> dict[str, Any]:

@@ -143,10 +143,10 @@ def config_args(configs: list[str], sets: list[str], params: dict[str, Any]) -> 
 
 
 def run_trial(trial: optuna.Trial, opts: argparse.Namespace, specs: list[tuple[str, str, list[str]]]) -> float:
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # first: a queued copy names a dead one
     if places_taken(trial.study, before=trial.number) >= opts.trials:  # workers raced for the last place
         trial.study.stop()
         raise NotNeeded()
-    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     params = {key: suggest(trial, key, dist, args) for key, dist, args in specs}
     logger = [
         "--trainer.logger=lightning.pytorch.loggers.TensorBoardLogger",
@@ -289,6 +289,9 @@ def check_paths(opts: argparse.Namespace) -> None:
         raise UserError(
             f"--best_config {opts.best_config} is a folder; pass a file path, e.g. {opts.best_config / 'best.yaml'}"
         )
+    folder = opts.best_config.parent
+    if folder != opts.study_dir and not folder.is_dir():  # the study folder is made when the study opens
+        raise UserError(f"--best_config {opts.best_config}: folder {folder} does not exist; create it or pick another")
 
 
 def sweep(opts: argparse.Namespace) -> optuna.Study:

@@ -5,6 +5,7 @@ so `--trials N` is counted over all workers. A trial stopped by SIGTERM/SIGINT, 
 heartbeat stopped, SQL storage only), is marked failed and queued again with the same values.
 """
 
+import datetime
 import json
 import socket
 import sys
@@ -23,6 +24,8 @@ from blueprint.cli.sqlite_files import check_sqlite_file
 from blueprint.errors import UserError
 
 HEARTBEAT_S = 60  # a running trial records that it is alive this often (SQL storage)
+# a trial taken up this recently is left alone: a queued copy names its dead worker until the new one records itself
+TAKE_UP_S = 2.0
 GRACE_S = 180  # a trial silent this long belongs to a dead process: it is marked failed and queued again
 MAX_RETRIES = 3  # the same values are retried this often after stops or deaths, then left failed
 SQLITE_WAIT_S = 60  # how long a worker waits for another's write lock on a SQLite file
@@ -126,12 +129,18 @@ def fail_dead_trials(study: optuna.Study) -> None:
     """Mark trials of dead workers failed and queue them again: at once for a worker of this machine whose process is
     gone (killed, out of memory), else when Optuna's heartbeat has been silent for GRACE_S (SQL storage only)."""
     host = socket.gethostname()
+    settled = datetime.datetime.now() - datetime.timedelta(seconds=TAKE_UP_S)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         name, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
-        if name == host and pid.isdigit() and not process_exists(int(pid)):
+        started = trial.datetime_start
+        if name != host or not pid.isdigit() or process_exists(int(pid)) or (started and started > settled):
+            continue
+        try:
             study.tell(trial.number, state=TrialState.FAIL)
-            RETRY(study, trial)
-            print(f"trial {trial.number}: its worker (process {pid} here) is gone; it is queued again", file=sys.stderr)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another worker of this machine failed it first (and queued it again)
+        RETRY(study, trial)
+        print(f"trial {trial.number}: its worker (process {pid} here) is gone; it is queued again", file=sys.stderr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
