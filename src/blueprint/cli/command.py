@@ -15,7 +15,7 @@ from blueprint.checkpointing.run_lock import release_run_locks
 from blueprint.cli.config_files import check_config_files, class_named
 from blueprint.cli.links import link_data_and_model
 from blueprint.cli.parser import OneLineErrorParser, missing_optional_package, root_message
-from blueprint.cli.preflight import check_before_fit, check_before_run, keep_sync_batchnorm_to_gpus, prepare_config
+from blueprint.cli.preflight import check_before_run, keep_sync_batchnorm_to_gpus, prepare_config
 from blueprint.cli.save_config import SaveConfigToRun
 from blueprint.cli.upstream_workarounds import remember_no_gpu
 from blueprint.errors import TrainingStopped, UserError
@@ -78,18 +78,17 @@ class BlueprintCLI(LightningCLI):
                     callback.save_last = False
         return trainer
 
-    def _check_compatible(self) -> None:
+    def _check_compatible(self, fitting: bool = False) -> None:
         """Data/model mismatches fail before the trainer writes anything under logs/."""
         check = getattr(self.model, "check_compatible", None)
         if check is not None:
             check(self.datamodule)
-        check_before_run(self.config[self.subcommand], self.model, self.datamodule)
+        check_before_run(self.config[self.subcommand], self.model, self.datamodule, fitting=fitting)
 
     before_validate = before_test = before_predict = _check_compatible
 
     def before_fit(self) -> None:
-        self._check_compatible()
-        check_before_fit(self.config.fit, self.datamodule)
+        self._check_compatible(fitting=True)
 
     def after_fit(self) -> None:
         """Report test metrics of the best checkpoint right after training, as `blueprint test` would."""

@@ -210,27 +210,30 @@ def check_schedule_has_an_end(model: Any, trainer_config: Any) -> None:
             ) from err
 
 
-def check_before_fit(config: Any, datamodule: Any) -> None:
+def check_before_fit(datamodule: Any, checkpoint: dict[str, Any] | None) -> None:
     """Refused now, before a run folder exists, not at the first epoch or the restore: a training split smaller than
     one batch, and a resume on another data split than its checkpoint's."""
     if not isinstance(datamodule, InMemoryDataModule) or "train" not in datamodule.splits:
         return
     datamodule.check_batch_fits(len(datamodule.splits["train"][0]))
-    path = config.get("ckpt_path")
-    if path and path not in SPECIAL_CKPT_PATHS and not datamodule.allow_split_change:  # allowed: warned at restore
-        state = read_checkpoint(path).get(type(datamodule).__qualname__)  # where Lightning saves its state_dict
+    if checkpoint is not None and not datamodule.allow_split_change:  # allowed: warned at the restore
+        state = checkpoint.get(type(datamodule).__qualname__)  # where Lightning saves its state_dict
         datamodule.check_split_matches(state.get("split") if isinstance(state, dict) else None)
 
 
-def check_before_run(config: Any, model: torch.nn.Module, datamodule: Any) -> None:
-    """After instantiation, before the trainer writes logs: the optimizer builds, data loads, the checkpoint fits."""
+def check_before_run(config: Any, model: torch.nn.Module, datamodule: Any, fitting: bool = False) -> None:
+    """After instantiation, before the trainer writes logs: the optimizer builds, data loads, the checkpoint fits
+    (read once for every check), and a fit's data suits it."""
     check_optimizer(model)
     check_schedule_has_an_end(model, config.trainer)
     if isinstance(datamodule, InMemoryDataModule) and not getattr(datamodule, "download", False):
         datamodule.setup()  # missing or broken data fails here, not after a run folder was created
     path = config.get("ckpt_path")
-    if path and path not in SPECIAL_CKPT_PATHS:
-        check_checkpoint_fits(str(path), read_checkpoint(path), model)
+    checkpoint = read_checkpoint(path) if path and path not in SPECIAL_CKPT_PATHS else None
+    if checkpoint is not None:
+        check_checkpoint_fits(str(path), checkpoint, model)
+    if fitting:
+        check_before_fit(datamodule, checkpoint)
 
 
 def check_resumed_one_cycle(trainer: L.Trainer, path: str | None) -> None:
