@@ -7,12 +7,13 @@ the main process, and whatever is still running on the way out (a signal before 
 child that would not stop) is ended.
 """
 
-import multiprocessing
 import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+
+from blueprint.cli.processes import end_children
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 CHILD_STOP_S = 5.0  # SIGTERM -> SIGKILL, for a child left running after LitServe's own shutdown
@@ -46,18 +47,6 @@ def stopped_by_signals() -> Iterator[list[int]]:
         for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # one that came meanwhile is dropped: ignored now
-        end_children()
+        end_children(CHILD_STOP_S)  # LitServe's workers, uvicorn and manager, if any outlived its shutdown
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def end_children() -> None:
-    """Terminates, then kills, the multiprocessing children still running (LitServe's workers, uvicorn, manager)."""
-    children = multiprocessing.active_children()
-    for child in children:
-        child.terminate()
-    for child in children:
-        child.join(CHILD_STOP_S)
-        if child.is_alive():
-            child.kill()
-            child.join()

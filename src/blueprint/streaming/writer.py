@@ -28,6 +28,7 @@ from litdata.processing.data_processor import DataProcessor
 from torch import Tensor
 from tqdm import tqdm
 
+from blueprint.cli.processes import end_children
 from blueprint.data.base import InMemoryDataModule
 from blueprint.data.batched import CropFlip
 from blueprint.data.stream_parts import StreamPart
@@ -36,6 +37,7 @@ from blueprint.streaming.format import INFO_FILE, SPLITS, StreamInfo
 # LitData's chunk_bytes: a number of bytes, or a number with a unit (its utilities.format._FORMAT_TO_RATIO)
 CHUNK_BYTES = re.compile(r"(\d+(\.\d*)?|\.\d+)\s*(tb|gb|mb|kb|t|g|m|k|b)", re.IGNORECASE)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+WRITER_STOP_S = 10.0  # SIGTERM -> SIGKILL, for a writer stuck in a write
 
 
 class Interrupted(Exception):
@@ -156,7 +158,7 @@ def write_stream(
         info = write_splits(module, partial, num_workers, chunk_bytes, train_sequences, verbose)
         partial.replace(out)
     except BaseException:
-        end_writers()
+        end_children(WRITER_STOP_S)  # litdata.optimize's writers, left running when it is interrupted
         close_progress_bars()
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -189,18 +191,6 @@ def close_progress_bars() -> None:
     """An interrupted optimize leaves its bar open; closed at exit it would print after the command's error line."""
     for bar in list(getattr(tqdm, "_instances", ())):
         bar.close()
-
-
-def end_writers() -> None:
-    """litdata.optimize's processes, left running when it is interrupted; exiting would wait for them to finish."""
-    children = multiprocessing.active_children()
-    for child in children:
-        child.terminate()
-    for child in children:
-        child.join(timeout=10)
-        if child.is_alive():  # stuck in a write: multiprocessing's exit would wait for it forever
-            child.kill()
-            child.join()
 
 
 def summary(info: StreamInfo) -> dict[str, Any]:
