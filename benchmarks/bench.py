@@ -38,7 +38,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from blueprint.callbacks import SamplesPerSecond
 from blueprint.cli.command import cli_main
-from blueprint.cli.options import OneLineParser, cli_refusal_as_user_error, error_line, fail, positive_int
+from blueprint.cli.options import (
+    OneLineParser,
+    cli_refusal_as_user_error,
+    error_line,
+    fail,
+    positive_int,
+    quiet_lightning_info,
+)
 from blueprint.cli.upstream_workarounds import remember_no_gpu
 from blueprint.data.batched import BatchedTensorDataset, whole_batch
 from blueprint.errors import UserError
@@ -318,18 +325,13 @@ def measure(workloads: dict[Path, Workload], args: argparse.Namespace) -> tuple[
 def bench(args: argparse.Namespace, argv: list[str]) -> Path:
     """Times every variant of every setting and writes the report."""
     remember_no_gpu()  # as `blueprint fit` does; process-wide, so every variant gets it
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter.*")
     threads_before = torch.get_num_threads()
     try:
-        results, delivery = measure(workloads_of(args), args)
-    finally:  # after a failed run too: an in-process caller (a test) keeps its thread count and log levels
+        with quiet_lightning_info(logging.ERROR):  # an in-process caller (a test) gets its log levels back
+            results, delivery = measure(workloads_of(args), args)
+    finally:  # after a failed run too: an in-process caller keeps its thread count
         torch.set_num_threads(threads_before)
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
     text = render(results, delivery, args, argv)
     print(text)
     out = Path(args.out)

@@ -86,12 +86,13 @@ def cli_refusal_as_user_error(prefix: str = "") -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def quiet_lightning_info() -> Iterator[None]:
-    """Lightning's INFO lines on stderr (GPU available, seed set, a tip) would surround the one error line."""
+def quiet_lightning_info(least: int = logging.WARNING) -> Iterator[None]:
+    """Lightning's INFO lines on stderr (GPU available, seed set, a tip) would surround the one error line; inside,
+    its loggers show `least` and above, and get their own levels back after."""
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+        logger.setLevel(max(logger.getEffectiveLevel(), least))
     try:
         yield
     finally:
