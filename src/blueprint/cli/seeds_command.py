@@ -64,10 +64,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         epilog="-c files and other options go to every run as `blueprint fit` takes them, checked before any run.",
         allow_abbrev=False,  # --seed must not mean --seeds: it goes to the runs (and fails there, as in fit)
     )
-    parser.add_argument("--seeds", type=at_least_two, help="run seeds 0..N-1 (default 3 without --folds)")
-    parser.add_argument("--vary", type=what_varies, help="what a seed changes: init (default), data, or init,data")
-    parser.add_argument("--folds", type=at_least_two, help="test on each of K stratified folds (tables only)")
-    parser.add_argument("--out_dir", type=Path, help="default: <logger save_dir>/<logger name>/seeds")
+    parser.add_argument("--seeds", type=at_least_two, metavar="N", help="run seeds 0..N-1 (default 3 without --folds)")
+    parser.add_argument(
+        "--vary", type=what_varies, metavar="WHAT", help="what a seed changes: init (default), data, or init,data"
+    )
+    parser.add_argument(
+        "--folds", type=at_least_two, metavar="K", help="test on each of K stratified folds (tables only)"
+    )
+    parser.add_argument("--out_dir", type=Path, metavar="DIR", help="default: <logger save_dir>/<logger name>/seeds")
     opts, fit_args = parser.parse_known_args(argv)
     if opts.vary is not None and opts.seeds is None:
         parser.error(f"--vary {','.join(opts.vary)} says what --seeds changes; add --seeds N")
