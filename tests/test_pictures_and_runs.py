@@ -130,8 +130,10 @@ def test_mlflow_records_the_same_final_val_metric_as_tensorboard_with_config_and
     assert found["metrics.val/acc"][0] == pytest.approx(board)
     assert found["params.model/net/hidden"][0] == "[32]"  # the hyperparameters
     assert found["tags.log_dir"][0].endswith("version_0")
+    assert found["tags.versions/torch"][0] == torch.__version__  # the provenance record, as tags
+    assert found["tags.git/note"][0].startswith("not a git checkout")
     artifacts = {a.path for a in mlflow.artifacts.list_artifacts(run_id=found["run_id"][0])}
-    assert "config.yaml" in artifacts and "figures" in artifacts
+    assert {"config.yaml", "provenance.json", "figures"} <= artifacts
     figures = {a.path for a in mlflow.artifacts.list_artifacts(run_id=found["run_id"][0], artifact_path="figures")}
     assert any(path.startswith("figures/test_confusion_matrix_step") and path.endswith(".png") for path in figures)
 
