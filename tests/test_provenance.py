@@ -11,6 +11,7 @@ import lightning
 import pytest
 import torch
 
+from blueprint.cli import runs_command
 from tests.fast import fit
 
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
@@ -24,7 +25,7 @@ def record(run: Path) -> dict:
     return json.loads((run / "provenance.json").read_text())
 
 
-def test_a_run_records_the_checked_out_commit_and_a_dirty_trees_diff(tmp_path: Path) -> None:
+def test_a_run_records_the_checked_out_commit_and_a_dirty_trees_diff(tmp_path: Path, capsys) -> None:
     git("init", "-q")
     Path(".gitignore").write_text("logs/\n")
     Path("train_notes.py").write_text("LR = 0.1\n")
@@ -50,6 +51,11 @@ def test_a_run_records_the_checked_out_commit_and_a_dirty_trees_diff(tmp_path: P
     patch = (run / "git_diff.patch").read_text()
     assert "+LR = 0.2" in patch and "# untracked, not in this patch: new_net.py" in patch
     git("apply", "--reverse", "--check", str(run / "git_diff.patch"))  # a real patch of this tree against the commit
+
+    assert runs_command.main(["logs"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if "version_" in line}
+    short = git("rev-parse", "--short=7", "HEAD")
+    assert short in rows["version_0"] and f"{short}+" in rows["version_1"]  # the commit, + for a dirty tree
 
 
 def test_outside_a_git_checkout_the_record_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
