@@ -19,7 +19,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from blueprint.callbacks.confident_mistakes import CAPTION_HEIGHT, caption_strip, enlarged
 from blueprint.callbacks.run_status import status_of
-from blueprint.cli import runs_command
+from blueprint.cli import runs_command, seeds_command
 from blueprint.errors import TrainingStopped
 from tests.conftest import config, run_cli
 from tests.reliability.helpers import callback_option, error_line, tiny_args
@@ -174,7 +174,7 @@ def test_run_index_fits_160_columns_a_table_per_experiment_and_leaves_out_predic
     (logs / "mnist_mlp/version_3/provenance.json").unlink(missing_ok=True)
     with SummaryWriter(logs / "mnist_mlp/seeds/hparams") as writer:  # what `blueprint seeds` writes beside its runs
         writer.add_hparams({"seed": 0}, {"seeds/test/acc": 0.5}, run_name="seed_0")
-    (logs / "mnist_mlp/seeds/results.md").write_text("| metric | mean ± std |\n")
+    (logs / f"mnist_mlp/seeds/{seeds_command.SUMMARY}.md").write_text("| metric | mean ± std |\n")
     wide = logs / "tabular_mlp_regression/version_1"  # a second run differing in many long options
     shutil.copytree(logs / "tabular_mlp_regression/version_0", wide)
     config = yaml.safe_load((wide / "config.yaml").read_text())

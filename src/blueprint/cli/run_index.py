@@ -26,7 +26,8 @@ from blueprint.errors import UserError
 EVENTS = "events.out.tfevents.*"
 UNKNOWN = "unknown"  # no status.json: a run from before blueprint wrote one, or one that never reached its first step
 FIT = "fit"
-SEEDS_SUMMARY = "seeds summary"  # <out_dir>/hparams of `blueprint seeds`, next to its results.md
+SEEDS_SUMMARY = "seeds summary"  # <out_dir>/hparams of `blueprint seeds`, beside its summary table
+SEEDS_TABLES = ("seeds_summary.md", "results.md")  # cli/seeds_command.py's SUMMARY table (results.md: older runs)
 EVENTS_ONLY = "events only"  # TensorBoard files and nothing else: no config, status or checkpoint
 SCALARS_ONLY = {"scalars": 0, "images": 1, "histograms": 1, "tensors": 1, "audio": 1, "compressedHistograms": 1}
 
@@ -142,7 +143,7 @@ def kind_from_files(run: Run, keys: set[str]) -> str:
     if run.config_error:
         return FIT  # listed, so the unreadable file is seen
     near = [run.folder, *run.folder.parents[:2]]
-    return SEEDS_SUMMARY if any((folder / "results.md").is_file() for folder in near) else EVENTS_ONLY
+    return SEEDS_SUMMARY if any((folder / name).is_file() for folder in near for name in SEEDS_TABLES) else EVENTS_ONLY
 
 
 def read_config(run: Run) -> set[str]:
