@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.tensorboard import SummaryWriter
 
 from blueprint.callbacks.confident_mistakes import CAPTION_HEIGHT, caption_strip, enlarged
 from blueprint.callbacks.run_status import status_of
-from blueprint.cli import runs_command
+from blueprint.cli import runs_command, seeds_command
 from blueprint.errors import TrainingStopped
 from tests.conftest import config, run_cli
 from tests.reliability.helpers import callback_option, error_line, tiny_args
@@ -130,8 +132,10 @@ def test_mlflow_records_the_same_final_val_metric_as_tensorboard_with_config_and
     assert found["metrics.val/acc"][0] == pytest.approx(board)
     assert found["params.model/net/hidden"][0] == "[32]"  # the hyperparameters
     assert found["tags.log_dir"][0].endswith("version_0")
+    assert found["tags.versions/torch"][0] == torch.__version__  # the provenance record, as tags
+    assert found["tags.git/note"][0].startswith("not a git checkout")
     artifacts = {a.path for a in mlflow.artifacts.list_artifacts(run_id=found["run_id"][0])}
-    assert "config.yaml" in artifacts and "figures" in artifacts
+    assert {"config.yaml", "provenance.json", "figures"} <= artifacts
     figures = {a.path for a in mlflow.artifacts.list_artifacts(run_id=found["run_id"][0], artifact_path="figures")}
     assert any(path.startswith("figures/test_confusion_matrix_step") and path.endswith(".png") for path in figures)
 
@@ -140,9 +144,11 @@ def test_run_index_lists_status_differing_options_and_metrics_sorted(runs: Path,
     exported = runs / "runs.csv"
     assert runs_command.main([str(runs / "logs"), "--sort", "test/loss", "--csv", str(exported)]) == 0
     out = capsys.readouterr().out
-    assert "model.class" in out and "RegressionTask" in out and "trainer.max_epochs" in out
+    assert "tabular_mlp_regression: 1 run" in out and "mnist_mlp: 2 runs" in out  # a table per experiment
     with exported.open() as file:
         rows = {row["run"]: row for row in csv.DictReader(file)}
+    assert {"model.class", "trainer.max_epochs"} <= set(next(iter(rows.values())))  # the CSV keeps every column
+    assert rows["tabular_mlp_regression/version_0"]["model.class"] == "RegressionTask"
     assert rows["mnist_mlp/version_1"]["status"] == "stopped by SIGTERM"
     finished = ["mnist_mlp/version_0", "tabular_mlp_binary/version_0", "tabular_mlp_regression/version_0"]
     assert all(rows[name]["status"] == "finished" for name in finished)
@@ -155,6 +161,46 @@ def test_run_index_lists_status_differing_options_and_metrics_sorted(runs: Path,
     assert list(rows)[-1] == "mnist_mlp/version_1"
     assert runs_command.main([str(runs / "logs"), "--sort", "test/nothing"]) == 2
     assert "test/nothing" in error_line(capsys)
+
+
+def test_run_index_fits_160_columns_a_table_per_experiment_and_leaves_out_predict_and_seeds_folders(
+    runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    logs = tmp_path / "logs"
+    shutil.copytree(runs / "logs", logs)
+    best = next((logs / "mnist_mlp/version_0").rglob("best*.ckpt"))
+    run_cli("predict", *tiny_args(f"--ckpt_path={best}", "--trainer.limit_predict_batches=1"))  # mnist_mlp/version_2
+    shutil.copytree(logs / "mnist_mlp/version_2", logs / "mnist_mlp/version_3")  # as an older one, with no record
+    (logs / "mnist_mlp/version_3/provenance.json").unlink(missing_ok=True)
+    with SummaryWriter(logs / "mnist_mlp/seeds/hparams") as writer:  # what `blueprint seeds` writes beside its runs
+        writer.add_hparams({"seed": 0}, {"seeds/test/acc": 0.5}, run_name="seed_0")
+    (logs / f"mnist_mlp/seeds/{seeds_command.SUMMARY}.md").write_text("| metric | mean ± std |\n")
+    wide = logs / "tabular_mlp_regression/version_1"  # a second run differing in many long options
+    shutil.copytree(logs / "tabular_mlp_regression/version_0", wide)
+    config = yaml.safe_load((wide / "config.yaml").read_text())
+    config["seed_everything"] = "7" * 300
+    config["data"]["init_args"] |= {f"option_{i}": f"a long value {i} " * 3 for i in range(20)}
+    (wide / "config.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.delenv("COLUMNS", raising=False)  # output is not a terminal here: 160 columns
+    assert runs_command.main([str(logs), "--csv", str(tmp_path / "runs.csv")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 160
+    titles = [line for line in lines if line.endswith((" run", " runs"))]
+    assert titles == ["mnist_mlp: 2 runs", "tabular_mlp_binary: 1 run", "tabular_mlp_regression: 2 runs"]
+    named = [line.split()[0] for line in lines if line.startswith("version_")]
+    assert "version_2" not in named and "version_3" not in named  # the predict folders are not runs
+    assert named.count("version_1") > 2  # the wide table went on in a further block, each repeating the run names
+    left_out = " ".join(lines[lines.index(next(line for line in lines if line.startswith("not runs"))) :])
+    assert "predict: mnist_mlp/version_2, mnist_mlp/version_3" in left_out
+    assert "seeds summary: mnist_mlp/seeds/hparams, mnist_mlp/seeds/hparams/seed_0" in left_out
+    assert "7777…" in " ".join(lines) and "7" * 300 not in " ".join(lines)  # a long cell is cut
+    with (tmp_path / "runs.csv").open() as file:
+        rows = {row["run"]: row for row in csv.DictReader(file)}
+    assert len(rows) == 5 and rows["tabular_mlp_regression/version_1"]["seed"] == "7" * 300  # all of it, all runs
+    assert "data.option_19" in rows["mnist_mlp/version_0"]
+    monkeypatch.setenv("COLUMNS", "100")
+    assert runs_command.main([str(logs)]) == 0
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 100
 
 
 def test_run_index_refuses_a_missing_or_empty_folder(tmp_path: Path, capsys) -> None:
@@ -182,7 +228,7 @@ def test_run_index_lists_broken_runs_and_names_an_unreadable_config(runs: Path, 
         events.write_bytes(events.read_bytes()[:40] + b"\xff" * 64)
     assert runs_command.main([str(logs)]) == 2
     captured = capsys.readouterr()
-    rows = {line.split()[0]: line for line in captured.out.splitlines()[1:]}
+    rows = {line.split()[0]: line for line in captured.out.splitlines()[1:] if line.strip()}
     assert "config.yaml unreadable" in rows["broken_config"]
     assert "event file unreadable" in rows["broken_events"]
     errors = [line for line in captured.err.splitlines() if line.startswith("error:")]

@@ -54,6 +54,8 @@ def test_resume_after_a_signal_is_exact(uninterrupted: dict, tmp_path: Path, ste
     assert torch.load(last, weights_only=True)["global_step"] == 15  # last.ckpt itself moved on: no last-v1.ckpt
     assert sorted(p.name for p in last.parent.glob("last*")) == ["last.ckpt"]
     assert (tmp_path / "logs/mnist_mlp/version_0/config_resume_1.yaml").is_file()
+    assert (tmp_path / "logs/mnist_mlp/version_0/provenance_resume_1.json").is_file()  # beside the first record
+    assert (tmp_path / "logs/mnist_mlp/version_0/provenance.json").is_file()
 
 
 def test_resume_after_an_epoch_end_checkpoint_is_exact(uninterrupted: dict, tmp_path: Path) -> None:

@@ -1,4 +1,8 @@
-"""What `blueprint runs` lists: one row per run folder under logs/, read from its files, never a traceback."""
+"""What `blueprint runs` lists: one row per training run under logs/, read from its files, never a traceback.
+
+Folders a `predict`, `validate` or `test` of a checkpoint wrote, and folders of TensorBoard events alone (the seeds
+command's summary), are found too and named by their kind, but they are not runs to compare.
+"""
 
 import contextlib
 import json
@@ -16,10 +20,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from blueprint.checkpointing.run_statuses import CRASHED, RUNNING, STATUS_FILE
 from blueprint.cli.hparams import comparable_hparams
+from blueprint.cli.provenance import PROVENANCE_FILE
 from blueprint.errors import UserError
 
 EVENTS = "events.out.tfevents.*"
 UNKNOWN = "unknown"  # no status.json: a run from before blueprint wrote one, or one that never reached its first step
+FIT = "fit"
+SEEDS_SUMMARY = "seeds summary"  # <out_dir>/hparams of `blueprint seeds`, beside its summary table
+SEEDS_TABLES = ("seeds_summary.md", "results.md")  # cli/seeds_command.py's SUMMARY table (results.md: older runs)
+EVENTS_ONLY = "events only"  # TensorBoard files and nothing else: no config, status or checkpoint
 SCALARS_ONLY = {"scalars": 0, "images": 1, "histograms": 1, "tensors": 1, "audio": 1, "compressedHistograms": 1}
 
 
@@ -29,7 +38,11 @@ class Run:
 
     folder: Path
     name: str
+    group: str = ""  # the folder the run's version folder is in: its experiment (logs/<experiment>/version_N)
+    kind: str = FIT  # or the subcommand that wrote the folder (predict, validate, test), SEEDS_SUMMARY, EVENTS_ONLY
     status: str = UNKNOWN
+    commit: str = ""  # from provenance.json; empty when the record is missing or the run was outside git
+    dirty: bool | None = None
     started: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     monitor: str = "val/loss"  # the config's checkpoint.monitor when it has one
@@ -56,17 +69,28 @@ def find_runs(root: Path) -> list[Path]:
 
 
 def read_run(folder: Path, root: Path) -> Run:
-    """Everything the table shows about one run folder."""
-    name = str(folder.relative_to(root)) if folder != root else folder.name
-    run = Run(folder=folder, name=name)
+    """Everything the table shows about one run folder; only its kind for a folder that holds no training run."""
+    relative = folder.relative_to(root) if folder != root else Path(folder.resolve().name)
+    run = Run(folder=folder, name=str(relative), group=group_of(folder, root))
     read_status(run)
-    read_config(run)
+    keys = read_config(run)
+    run.kind = read_provenance(run) or kind_from_files(run, keys)
+    if run.kind != FIT:
+        return run
     read_events(run)
     checkpoints = sorted((folder / "checkpoints").glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
     run.best_checkpoint = str(checkpoints[-1]) if checkpoints else ""
     if not run.started:
         run.started = time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.stat().st_mtime))
     return run
+
+
+def group_of(folder: Path, root: Path) -> str:
+    """The folder above the run's: `mnist_mlp` for mnist_mlp/version_0, `mnist_mlp/seeds` for its seed runs."""
+    relative = folder.relative_to(root)
+    if str(relative.parent) != ".":
+        return str(relative.parent)
+    return root.resolve().name if folder != root else root.resolve().parent.name
 
 
 def read_status(run: Run) -> None:
@@ -97,12 +121,38 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-def read_config(run: Run) -> None:
-    """The options that tell runs apart (as TensorBoard's HPARAMS tab shows them) and the monitored metric."""
+def read_provenance(run: Run) -> str:
+    """The commit, from the record written with config.yaml; returns the subcommand that wrote the folder."""
+    try:
+        record = json.loads((run.folder / PROVENANCE_FILE).read_text())
+        run.commit = str(record["git"].get("commit") or "")
+        run.dirty = record["git"].get("dirty")
+        return str(record.get("stage") or "")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""  # older runs have none; a damaged record only hides the commit
+
+
+def kind_from_files(run: Run, keys: set[str]) -> str:
+    """For a folder without a provenance record: each subcommand's config has its own keys (fit: neither)."""
+    if "return_predictions" in keys:
+        return "predict"
+    if "verbose" in keys:
+        return "test" if (run.folder / STATUS_FILE).is_file() else "validate"
+    if keys or (run.folder / "checkpoints").is_dir() or (run.folder / STATUS_FILE).is_file():
+        return FIT
+    if run.config_error:
+        return FIT  # listed, so the unreadable file is seen
+    near = [run.folder, *run.folder.parents[:2]]
+    return SEEDS_SUMMARY if any((folder / name).is_file() for folder in near for name in SEEDS_TABLES) else EVENTS_ONLY
+
+
+def read_config(run: Run) -> set[str]:
+    """The options that tell runs apart (as TensorBoard's HPARAMS tab shows them) and the monitored metric; returns
+    the config's top-level keys."""
     path = run.folder / "config.yaml"
     if not path.is_file():
         run.problems.append("no config.yaml")
-        return
+        return set()
     try:
         config = yaml.safe_load(path.read_text())
         if not isinstance(config, dict):
@@ -111,11 +161,12 @@ def read_config(run: Run) -> None:
         reason = " ".join(str(err).split())[:120]
         run.config_error = f"{path}: cannot read it ({reason}); fix or remove that file"
         run.problems.append("config.yaml unreadable")
-        return
+        return set()
     run.options = flatten(comparable_hparams(config))
     checkpoint = config.get("checkpoint") or {}
     run.monitor = str(checkpoint.get("monitor") or "val/loss")
     run.monitor_mode = str(checkpoint.get("mode") or "min")
+    return set(config)
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

@@ -1,15 +1,22 @@
-"""`blueprint runs [FOLDER] [--sort METRIC] [--csv FILE]`: a table of the runs under logs/, to compare and pick from."""
+"""`blueprint runs [FOLDER] [--sort METRIC] [--csv FILE]`: a table of the runs under logs/, to compare and pick from.
+
+The terminal shows one table per experiment (logs/<experiment>/version_N) with the options that differ within it,
+fitted to the terminal's width; --csv writes every run in one table with all its columns.
+"""
 
 import argparse
 import math
 import sys
+import textwrap
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from blueprint.cli.fitted_table import output_width, table_lines
 from blueprint.cli.options import OneLineParser
-from blueprint.cli.run_index import Run, find_runs, read_run
+from blueprint.cli.run_index import FIT, Run, find_runs, read_run
 from blueprint.errors import UserError
 
 LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "error")  # --sort puts the smallest first for these, else the largest
@@ -25,14 +32,20 @@ def parse(args: list[str]) -> argparse.Namespace:
     return parser.parse_args(args)
 
 
-def table(runs: list[Run]) -> pd.DataFrame:
-    """One row per run: name, start, status, the options that differ between the runs, metrics, best checkpoint."""
+def differing_options(runs: list[Run]) -> list[str]:
     keys = sorted({key for run in runs for key in run.options})
-    differing = [key for key in keys if len({repr(run.options.get(key)) for run in runs}) > 1]
+    return [key for key in keys if len({repr(run.options.get(key)) for run in runs}) > 1]
+
+
+def table(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: name, start, status, commit, the options that differ between the runs, metrics, best
+    checkpoint."""
+    differing = differing_options(runs)
     tests = sorted({tag for run in runs for tag in run.tests})
     rows = []
     for run in runs:
         row: dict[str, Any] = {"run": run.name, "started": run.started, "status": run.status}
+        row |= {"commit": run.commit, "dirty": "" if run.dirty is None else run.dirty}
         row |= {key: run.options.get(key, "") for key in differing}
         row |= {"monitor": run.monitor, "best": run.best if run.best is not None else math.nan}
         row |= {tag: run.tests.get(tag, math.nan) for tag in tests}
@@ -53,6 +66,68 @@ def sort(frame: pd.DataFrame, metric: str, runs: list[Run]) -> pd.DataFrame:
     return frame.sort_values(metric, ascending=ascending, na_position="last", kind="stable")
 
 
+def shown(value: Any) -> str:
+    """A cell as the terminal shows it: 4 significant digits, `-` for no value, one line."""
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.4g}"
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def group_table(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+    """One experiment's runs: the options that differ among them, the best monitored value, the test metrics, the
+    best checkpoint's file name (in <run>/checkpoints/); a column none of them fills is left out."""
+    monitors = {run.monitor for run in runs}
+    best = f"best {monitors.pop()}" if len(monitors) == 1 else "best"
+    tests = sorted({tag for run in runs for tag in run.tests})
+    differing = differing_options(runs)
+    columns: dict[str, list[str]] = defaultdict(list)
+    for run in runs:
+        columns["run"].append(Path(run.name).name)
+        columns["started"].append(run.started)
+        columns["status"].append(run.status)
+        columns["commit"].append(run.commit[:7] + ("+" if run.dirty else "") if run.commit else "")
+        for key in differing:
+            columns[key].append(shown(run.options.get(key, "")))
+        if best == "best":
+            columns["monitor"].append(run.monitor)
+        columns[best].append(shown(run.best if run.best is not None else math.nan))
+        for tag in tests:
+            columns[tag].append(shown(run.tests.get(tag, math.nan)))
+        columns["best_checkpoint"].append(Path(run.best_checkpoint).name)
+        columns["note"].append("; ".join(run.problems))
+    kept = {name: cells for name, cells in columns.items() if name == "run" or any(cells)}
+    return list(kept), [list(row) for row in zip(*kept.values(), strict=True)]
+
+
+def grouped_lines(runs: list[Run], width: int) -> list[str]:
+    """A title line and a fitted table per experiment, experiments by name, runs in the given order."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[run.group].append(run)
+    lines: list[str] = []
+    for group in sorted(groups):
+        count = len(groups[group])
+        lines += [*([""] if lines else []), f"{group}: {count} run{'s' if count > 1 else ''}"]
+        lines += table_lines(*group_table(groups[group]), width)
+    return lines
+
+
+def others_lines(others: list[Run], width: int) -> list[str]:
+    """Folders that hold no training run, by kind: `not runs, left out: predict: mnist_mlp/version_3; ...`."""
+    if not others:
+        return []
+    kinds: dict[str, list[str]] = defaultdict(list)
+    for run in others:
+        kinds[run.kind].append(run.name)
+    text = "; ".join(f"{kind}: {named(names)}" for kind, names in sorted(kinds.items()))
+    return textwrap.wrap(f"not runs, left out: {text}", width, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def named(names: list[str], most: int = 5) -> str:
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
 def check_csv_target(path: str | None) -> None:
     """Checked before the table is built: pandas would fail only at the end, with a traceback."""
     if path is None:
@@ -70,15 +145,23 @@ def main(args: list[str]) -> int:
     try:
         check_csv_target(options.csv)
         root = Path(options.folder)
-        runs = [read_run(folder, root) for folder in find_runs(root)]
+        found = [read_run(folder, root) for folder in find_runs(root)]
+        runs = [run for run in found if run.kind == FIT]
+        others = [run for run in found if run.kind != FIT]
+        if not runs:
+            raise UserError(
+                f"no training runs under {str(root)!r}, only {', '.join(f'{r.name} ({r.kind})' for r in others)}; "
+                "train one first: uv run blueprint fit -c configs/<experiment>.yaml"
+            )
         frame = table(runs)
         if options.sort:
             frame = sort(frame, options.sort, runs)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_colwidth", 60):
-        print(frame.to_string(index=False, na_rep="-"))
+    width = output_width()
+    lines = grouped_lines([runs[i] for i in frame.index], width)
+    print("\n".join([*lines, *([""] if others else []), *others_lines(others, width)]))
     if options.csv:
         frame.to_csv(options.csv, index=False)
         print(f"wrote {len(frame)} runs to {options.csv}")

@@ -11,6 +11,7 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from blueprint.cli.hparams import comparable_hparams
 from blueprint.cli.links import write_linked_values
 from blueprint.cli.preflight import check_resumed_one_cycle
+from blueprint.cli.provenance import write_provenance
 from blueprint.errors import TrainingStopped
 
 
@@ -55,6 +56,7 @@ class SaveConfigToRun(SaveConfigCallback):
         """
         if self.run_dir is not None:  # config.yaml is written: it shows the linked values too
             write_linked_values(os.path.join(self.run_dir, self.config_filename), trainer, pl_module)
+            write_provenance(self.run_dir, self.config_filename, trainer, stage)  # commit, diff, versions, device
         hparams = comparable_hparams(self.config)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab needs a metric registered with them
