@@ -3,12 +3,14 @@
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
+from tensorboard.plugins.hparams.summary_v2 import hparams_pb
 
-from blueprint.cli.hparams import comparable_hparams
+from blueprint.cli.hparams import chosen_hparams
 from blueprint.cli.links import write_linked_values
 from blueprint.cli.preflight import check_resumed_one_cycle
 from blueprint.cli.provenance import write_provenance
@@ -50,19 +52,30 @@ class SaveConfigToRun(SaveConfigCallback):
                 super().setup(trainer, pl_module, "fit")
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Log model, data, result-changing trainer options and seed; hp_metric is the task's monitored metric.
+        """Log the chosen hyperparameters (cli/hparams.py) to every logger, TensorBoard's HPARAMS tab included.
 
         MLflow also keeps the resolved config.yaml as an artifact, and the run folder as the tag `log_dir`.
         """
         if self.run_dir is not None:  # config.yaml is written: it shows the linked values too
             write_linked_values(os.path.join(self.run_dir, self.config_filename), trainer, pl_module)
             write_provenance(self.run_dir, self.config_filename, trainer, stage)  # commit, diff, versions, device
-        hparams = comparable_hparams(self.config)
+        hparams = chosen_hparams(self.config, pl_module)
         for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab needs a metric registered with them
-                logger.log_hyperparams(hparams, {"hp_metric": float("nan")})
-            else:
-                logger.log_hyperparams(hparams)
+            logger.log_hyperparams(hparams)  # hparams.yaml, MLflow's params; TensorBoard's HPARAMS tab needs more:
+            if isinstance(logger, TensorBoardLogger):
+                write_hparams_session(logger, hparams)
             if isinstance(logger, MLFlowLogger) and logger.run_id is not None and self.run_dir is not None:
                 logger.experiment.log_artifact(logger.run_id, os.path.join(self.run_dir, self.config_filename))
                 logger.experiment.set_tag(logger.run_id, "log_dir", self.run_dir)
+
+
+def write_hparams_session(logger: TensorBoardLogger, hparams: dict[str, Any]) -> None:
+    """The run's row in TensorBoard's HPARAMS tab: its hyperparameters, and no metric value.
+
+    Lightning's log_hyperparams(params, metrics) also writes each metric at step 0 (a NaN placeholder before the
+    first validation) and an experiment summary, one run's of which TensorBoard applies to every run in the folder.
+    Without it TensorBoard gathers the columns from all runs, those that differ first, and takes every scalar
+    (`hp_metric`, `best/val_acc`, `test/acc`, ...) as a metric, showing its last value.
+    """
+    run = os.path.relpath(logger.log_dir, logger.save_dir)  # one row per run: reruns with equal values are not merged
+    logger.experiment.file_writer.add_summary(hparams_pb(hparams, trial_id=run))
