@@ -18,14 +18,14 @@ EVERY_EXAMPLE = sorted((REPO / "examples").glob("*/*.yaml"))
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
 
 
-def logged_hparams(run_dir: Path) -> dict[str, object]:
-    """A run's hyperparameters, read from its event file as TensorBoard's HPARAMS plugin reads them."""
+def logged_hparams(run_dir: Path) -> tuple[dict[str, object], list[str], list[str]]:
+    """A run's hyperparameters, and the columns and metrics of its experiment summary, as TensorBoard reads them."""
     events = EventAccumulator(str(run_dir)).Reload()
     content = events.PluginTagToContent("hparams")
-    # No experiment summary: TensorBoard would apply one run's columns and metrics to every run in the folder
-    assert list(content) == ["_hparams_/session_start_info"]
     session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
-    return {key: value.ListFields()[0][1] for key, value in session.hparams.items()}
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    values = {key: value.ListFields()[0][1] for key, value in session.hparams.items()}
+    return values, [info.name for info in experiment.hparam_infos], [info.name.tag for info in experiment.metric_infos]
 
 
 def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
@@ -52,15 +52,14 @@ def test_hp_metric_is_the_best_monitored_value_so_far_with_no_nan_across_a_resum
     assert [value for _, value in hp_metric] == pytest.approx(running_best)
     assert [step for step, _ in hp_metric] == [step for step, _ in val_acc]
     assert hp_metric[-1][1] == pytest.approx(float(resumed.trainer.checkpoint_callback.best_model_score))
-    assert scalars(run, "best/val_acc") == hp_metric  # what hp_metric stands for, named beside it
+    assert scalars(run, "val/acc_best") == hp_metric  # what hp_metric stands for, named beside val/acc
 
-    values = logged_hparams(run)
-    assert len(values) <= 15
+    values, columns, metrics = logged_hparams(run)
+    assert len(values) <= 15 and set(columns) == set(values) and metrics == ["hp_metric"]
     assert values["lr"] == pytest.approx(0.03) and values["batch_size"] == 32 and values["seed"] == 42
     assert values["max_epochs"] == 2  # TensorBoard keeps a run's first session start: the resume's is not read
     assert values["net"] == "MLP" and values["net_sizes"] == "hidden=[64, 32]" and values["optimizer"] == "AdamW"
-    assert values["data"] == "Tabular/wine" and values["precision"] == "32-true"
-    assert values["params"] == sum(p.numel() for p in resumed.model.parameters())
+    assert values["dataset"] == "Tabular/wine" and values["precision"] == "32-true" and values["monitor"] == "val/acc"
 
 
 @pytest.mark.parametrize("path", EVERY_CONFIG + EVERY_EXAMPLE, ids=lambda p: str(p.relative_to(REPO)))
@@ -68,8 +67,8 @@ def test_every_config_and_example_logs_the_same_readable_keys(path: Path, monkey
     """TensorBoard's parallel-coordinates view leaves out a run that lacks a shown key: every run has them all."""
     monkeypatch.syspath_prepend(str(REPO))  # examples/ imports as a package, as from the repository root
     cli = cli_main(["-c", str(path), "--trainer.accelerator=cpu"], run=False)
-    values = chosen_hparams(cli.config, cli.model)
-    assert set(values) == {*CHOSEN_HPARAMS, "params"} and len(values) <= 15
+    values = chosen_hparams(cli.config, cli.model.monitor)
+    assert set(values) == set(CHOSEN_HPARAMS) and len(values) <= 15
     assert all(isinstance(value, bool | int | float | str) for value in values.values())
     assert isinstance(values["lr"], float) and values["lr"] > 0
 
@@ -88,9 +87,9 @@ def test_chosen_hparams_read_a_default_optimizer_a_named_backbone_and_the_data_c
     values = chosen_hparams(resolved)
     assert values["net"] == "Backbone(resnet18)" and values["net_sizes"] == ""
     assert values["optimizer"] == "Adam" and values["lr"] == 0.001 and values["weight_decay"] == 0
-    assert values["data"] == "Tabular/spots.csv" and values["scheduler"] == "none"
-    assert values["dropout"] == 0.0 and values["augment_shift"] == 0 and values["precision"] == "32"
-    assert "seed" not in values and "params" not in values  # not seeded; no model given
+    assert values["dataset"] == "Tabular/spots.csv" and values["scheduler"] == "none"
+    assert values["net_dropout"] == 0.0 and values["random_shift"] == 0 and values["precision"] == "32"
+    assert "seed" not in values and "monitor" not in values  # not seeded; the monitor is neither linked nor given
 
 
 def test_comparable_hparams_flatten_class_paths_and_skip_private_keys() -> None:

@@ -1,8 +1,7 @@
 """The hyperparameters the loggers get (`chosen_hparams`) and the full set `blueprint runs` compares.
 
-TensorBoard's HPARAMS tab shows five columns at first (the ones that differ between runs first) and its
-parallel-coordinates view leaves out a run that lacks a shown column, so every run logs the same short set of
-readable keys; the full config stays in the run's config.yaml.
+TensorBoard's HPARAMS tab shows five columns at first and its parallel-coordinates view leaves out a run that lacks
+a shown column, so every run logs the same short set of readable keys; the full config stays in its config.yaml.
 """
 
 from collections.abc import Callable
@@ -123,11 +122,6 @@ def optimizer_settings(config: dict[str, Any]) -> dict[str, Any]:
     return {"optimizer": type(built).__name__, **{key: built.defaults.get(key) for key in ("lr", "weight_decay")}}
 
 
-def parameter_count(module: torch.nn.Module) -> int:
-    """All parameters, trainable or frozen; a lazy layer not built yet counts as none."""
-    return sum(p.numel() for p in module.parameters() if not isinstance(p, torch.nn.parameter.UninitializedParameter))
-
-
 def setting(key: str) -> Callable[[dict[str, Any]], Any]:
     return lambda config: optimizer_settings(config).get(key)
 
@@ -137,35 +131,37 @@ def seed(config: dict[str, Any]) -> Any:
     return None if value is False else value  # False: not seeded
 
 
-# The keys every run logs (TensorBoard's HPARAMS tab, MLflow's params, hparams.yaml), with `params`, the model's
-# parameter count: name -> reader of the resolved config as a dict. A fork adds its own key here, one line, e.g.
+# The keys every run logs (TensorBoard's HPARAMS tab, MLflow's params, hparams.yaml): name -> reader of the resolved
+# config as a dict. A fork adds its own key here, one line, e.g.
 #     "mask_ratio": option("model.init_args.mask_ratio"),
-# Keep the set at most 15 keys, with short names, read for every run: parallel coordinates leaves out a run that
-# lacks a shown key.
+# Keep the set at most 15 keys, read for every run (parallel coordinates leaves out a run that lacks a shown key),
+# with short names: TensorBoard sorts them by name and shows the first five (batch_size ... monitor) at first.
 CHOSEN_HPARAMS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "net": net_name,
     "net_sizes": net_sizes,
-    "dropout": option("model.init_args.net.init_args.dropout", default=0.0),  # 0: the net has none
+    "net_dropout": option("model.init_args.net.init_args.dropout", default=0.0),  # 0: the net has none
     "optimizer": setting("optimizer"),
     "lr": setting("lr"),
     "weight_decay": setting("weight_decay"),
     "scheduler": lambda config: short_class(option("model.init_args.scheduler")(config)) or "none",
-    "data": data_name,
+    "dataset": data_name,
     "batch_size": option("data.init_args.batch_size"),
-    # random shifts in pixels: MNIST's augment_shift, CIFAR-10's crop_padding; 0 where the data has none
-    "augment_shift": first_option("data.init_args.augment_shift", "data.init_args.crop_padding", default=0),
+    # augmentation by random shifts, in pixels: MNIST's augment_shift, CIFAR-10's crop_padding; 0 where none
+    "random_shift": first_option("data.init_args.augment_shift", "data.init_args.crop_padding", default=0),
     "max_epochs": option("trainer.max_epochs"),
     "precision": lambda config: str(option("trainer.precision")(config)),
     "seed": seed,
+    "monitor": option("checkpoint.monitor"),  # what hp_metric is: val/acc, val/loss
 }
 
 
-def chosen_hparams(config: Any, module: torch.nn.Module | None = None) -> dict[str, Any]:
-    """The keys of CHOSEN_HPARAMS that apply to this run, and `params` when the model is given."""
+def chosen_hparams(config: Any, monitor: str | None = None) -> dict[str, Any]:
+    """The keys of CHOSEN_HPARAMS that apply to this run; `monitor`: the task's, when the config does not hold it
+    yet (the CLI links it into checkpoint.monitor, which only the written config.yaml shows)."""
     plain = config.as_dict() if hasattr(config, "as_dict") else dict(config)
+    if monitor is not None:
+        plain["checkpoint"] = {**(plain.get("checkpoint") or {}), "monitor": monitor}
     values = {name: read(plain) for name, read in CHOSEN_HPARAMS.items()}
-    if module is not None:
-        values["params"] = parameter_count(module)
     return {name: plain_value(value) for name, value in values.items() if value is not None}
 
 

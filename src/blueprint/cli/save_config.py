@@ -8,13 +8,14 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
-from tensorboard.plugins.hparams.summary_v2 import hparams_pb
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from blueprint.cli.hparams import chosen_hparams
 from blueprint.cli.links import write_linked_values
 from blueprint.cli.preflight import check_resumed_one_cycle
 from blueprint.cli.provenance import write_provenance
 from blueprint.errors import TrainingStopped
+from blueprint.tasks.base import HP_METRIC
 
 
 @contextlib.contextmanager
@@ -59,7 +60,7 @@ class SaveConfigToRun(SaveConfigCallback):
         if self.run_dir is not None:  # config.yaml is written: it shows the linked values too
             write_linked_values(os.path.join(self.run_dir, self.config_filename), trainer, pl_module)
             write_provenance(self.run_dir, self.config_filename, trainer, stage)  # commit, diff, versions, device
-        hparams = chosen_hparams(self.config, pl_module)
+        hparams = chosen_hparams(self.config, getattr(pl_module, "monitor", None))
         for logger in trainer.loggers:
             logger.log_hyperparams(hparams)  # hparams.yaml, MLflow's params; TensorBoard's HPARAMS tab needs more:
             if isinstance(logger, TensorBoardLogger):
@@ -70,12 +71,12 @@ class SaveConfigToRun(SaveConfigCallback):
 
 
 def write_hparams_session(logger: TensorBoardLogger, hparams: dict[str, Any]) -> None:
-    """The run's row in TensorBoard's HPARAMS tab: its hyperparameters, and no metric value.
+    """The run's row in TensorBoard's HPARAMS tab: its hyperparameters, with hp_metric named as its metric.
 
-    Lightning's log_hyperparams(params, metrics) also writes each metric at step 0 (a NaN placeholder before the
-    first validation) and an experiment summary, one run's of which TensorBoard applies to every run in the folder.
-    Without it TensorBoard gathers the columns from all runs, those that differ first, and takes every scalar
-    (`hp_metric`, `best/val_acc`, `test/acc`, ...) as a metric, showing its last value.
+    Lightning's log_hyperparams(params, metrics) would also write each metric's value at step 0: a NaN placeholder
+    before the first validation. TensorBoard applies one run's list of columns and metrics to every run in the folder,
+    so every run writes the same: the chosen keys, and hp_metric, which every run with a validation logs.
     """
-    run = os.path.relpath(logger.log_dir, logger.save_dir)  # one row per run: reruns with equal values are not merged
-    logger.experiment.file_writer.add_summary(hparams_pb(hparams, trial_id=run))
+    experiment, session_start, _ = hparams_summaries(hparams, {HP_METRIC: 0.0})  # only the metric's name is used
+    logger.experiment.file_writer.add_summary(experiment)
+    logger.experiment.file_writer.add_summary(session_start)

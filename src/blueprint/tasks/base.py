@@ -15,6 +15,8 @@ from blueprint.optim.fused import build_optimizer, keep_built_fused
 from blueprint.optim.param_groups import decay_and_no_decay
 from blueprint.optim.schedules import WarmupCosineLR, check_schedule_covers_run
 
+HP_METRIC = "hp_metric"  # TensorBoard's HPARAMS metric (Lightning's name): the best monitored value so far
+
 
 def default_optimizer(params: Any) -> torch.optim.Optimizer:
     """Adam at lr 1e-3: what a task trains with when the config names no optimizer."""
@@ -122,7 +124,7 @@ class BaseTask(L.LightningModule):
         self.best_monitored = None  # a second fit of this task starts its own best
 
     def on_validation_epoch_end(self) -> None:
-        """`hp_metric` and `best/<monitor>` (`best/val_acc`): the best monitored value so far, what the best
+        """`hp_metric` and `<monitor>_best` (`val/acc_best`): the best monitored value so far, what the best
         checkpoint holds. After a resume the ModelCheckpoint that monitors it has restored the best before it.
 
         Every rank computes the same value from synced metrics; the sync only keeps Lightning's epoch logging uniform.
@@ -137,8 +139,8 @@ class BaseTask(L.LightningModule):
             and (callback.monitor, callback.mode) == (self.monitor, self.monitor_mode)
         ]
         self.best_monitored = best_of(value, earlier, self.monitor_mode)
-        best_name = "best/" + self.monitor.replace("/", "_")
-        self.log_dict({"hp_metric": self.best_monitored, best_name: self.best_monitored}, sync_dist=True)
+        best = {HP_METRIC: self.best_monitored, f"{self.monitor}_best": self.best_monitored}  # beside val/acc
+        self.log_dict(best, sync_dist=True)
 
     def _build_scheduler(self, optimizer: torch.optim.Optimizer) -> tuple[Any, str]:
         """Schedules that need the run length (OneCycleLR without total_steps) get it from the trainer.
