@@ -60,10 +60,11 @@ def test_tensorboard_holds_expected_tags(trained_mlp) -> None:
     events = EventAccumulator(str(log_dir), size_guidance={"tensors": 0, "scalars": 0}).Reload()
     scalars = set(events.Tags()["scalars"])
     expected = {"train/loss", "train/loss_epoch", "train/acc", "val/loss", "val/acc", "val/f1", "test/acc"}
-    expected |= {"hp_metric", "lr-AdamW"}
+    expected |= {"hp_metric", "val/acc_best", "lr-AdamW"}
     assert expected <= scalars, expected - scalars
     assert events.Graph() is not None  # the model graph (log_graph with example_input_array)
-    assert "_hparams_/experiment" in events.summary_metadata  # the HPARAMS tab, with hp_metric as its metric
+    assert "_hparams_/session_start_info" in events.summary_metadata  # the run's row in the HPARAMS tab
+    assert events.Scalars("hp_metric")[-1].value == max(point.value for point in events.Scalars("val/acc"))
     assert len(events.Scalars("val/acc")) == 4
 
 

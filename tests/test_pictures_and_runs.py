@@ -130,7 +130,8 @@ def test_mlflow_records_the_same_final_val_metric_as_tensorboard_with_config_and
     found = mlflow.search_runs(experiment_names=["mnist_mlp"])
     assert len(found) == 1
     assert found["metrics.val/acc"][0] == pytest.approx(board)
-    assert found["params.model/net/hidden"][0] == "[32]"  # the hyperparameters
+    assert found["params.net_sizes"][0] == "hidden=[32]"  # the hyperparameters TensorBoard's HPARAMS tab shows
+    assert found["tags.mlflow.runName"][0] == "mnist_mlp/version_0"  # named like the TensorBoard run
     assert found["tags.log_dir"][0].endswith("version_0")
     assert found["tags.versions/torch"][0] == torch.__version__  # the provenance record, as tags
     assert found["tags.git/note"][0].startswith("not a git checkout")

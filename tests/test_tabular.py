@@ -210,7 +210,7 @@ def test_task_and_data_mismatch_is_refused_for_a_classifier_on_values(capsys) ->
 
 
 def test_a_csv_logger_replaces_tensorboard(tmp_path: Path) -> None:
-    """Any Lightning logger works; TensorBoard's hparams-with-metric call is made only for TensorBoard."""
+    """Any Lightning logger works; the HPARAMS summary is written only for TensorBoard."""
     cli = run_cli(
         "fit",
         "-c",

@@ -29,11 +29,13 @@ def _named(args: Any) -> bool:
 
 
 def prepare_loggers(config: Any) -> None:
-    """CSVLogger writes metrics.csv into the TensorBoard run folder; MLflow's experiment takes the run's name.
+    """CSVLogger writes metrics.csv into the TensorBoard run folder; MLflow's experiment takes the experiment's name
+    (`mnist_cnn`) and its run the TensorBoard run's (`mnist_cnn/version_3`).
 
     MLflow's tracking_uri: the configured one, else $MLFLOW_TRACKING_URI, else a local SQLite database.
 
     Only loggers configured next to a TensorBoardLogger are touched, and only settings left at Lightning's default.
+    The TensorBoard version is fixed here when another logger needs it (as TensorBoardLogger would number it).
     An MLflow tracking server that cannot be reached fails here, before anything is trained.
     """
     loggers = config.trainer.get("logger")
@@ -45,13 +47,20 @@ def prepare_loggers(config: Any) -> None:
         if _class_name(logger) == "MLFlowLogger" and args is not None:
             if board is not None and args.get("experiment_name") in (None, DEFAULT_NAME):
                 args.experiment_name = board.get("name") or DEFAULT_NAME
+            if board is not None and args.get("run_name") is None:
+                args.run_name = "/".join(filter(None, [board.get("name"), version_folder(board_version(board))]))
             args.tracking_uri = args.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or LOCAL_MLFLOW
             check_tracking_uri(args.tracking_uri)
         if _class_name(logger) == "CSVLogger" and board is not None and args is not None and not _named(args):
             root = logger_root(board)
-            if board.get("version") is None:  # fixed now, so the CSV file can go into the same folder
-                board.version = next_version(root)
-            args.save_dir, args.name, args.version = str(root / version_folder(board.version)), "", ""
+            args.save_dir, args.name, args.version = str(root / version_folder(board_version(board))), "", ""
+
+
+def board_version(board: Any) -> int | str:
+    """The TensorBoard run's version, fixed now if unset, so other loggers can name the same run."""
+    if board.get("version") is None:
+        board.version = next_version(logger_root(board))
+    return board.version
 
 
 def mlflow_opens(uri: str) -> bool:

@@ -1,10 +1,11 @@
-"""What every task shares: an injected net, optimizer and LR schedule, early shape checks, hp_metric."""
+"""What every task shares: an injected net, optimizer and LR schedule, early shape checks, hp_metric (the best)."""
 
 import math
 from typing import Any, cast
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MeanMetric
@@ -13,6 +14,8 @@ from blueprint.errors import UserError
 from blueprint.optim.fused import build_optimizer, keep_built_fused
 from blueprint.optim.param_groups import decay_and_no_decay
 from blueprint.optim.schedules import WarmupCosineLR, check_schedule_covers_run
+
+HP_METRIC = "hp_metric"  # TensorBoard's HPARAMS metric (Lightning's name): the best monitored value so far
 
 
 def default_optimizer(params: Any) -> torch.optim.Optimizer:
@@ -27,6 +30,16 @@ def loss_means() -> tuple[MeanMetric, MeanMetric, MeanMetric]:
     step on a GPU); a NaN loss is the NaN stop's business, and an epoch mean that is NaN says so honestly.
     """
     return MeanMetric(nan_strategy="disable"), MeanMetric(nan_strategy="disable"), MeanMetric(nan_strategy="disable")
+
+
+def best_of(current: torch.Tensor, earlier: list[torch.Tensor | None], mode: str) -> torch.Tensor:
+    """The best of `current` and earlier bests (None: none yet) by `mode` ("max" or "min"); NaN never wins."""
+    pick = torch.fmax if mode == "max" else torch.fmin  # fmax/fmin return the other value where one is NaN
+    best = current.detach().float()
+    for value in earlier:
+        if value is not None:
+            best = pick(best, value.detach().to(best.device, best.dtype))
+    return best
 
 
 class BaseTask(L.LightningModule):
@@ -55,6 +68,7 @@ class BaseTask(L.LightningModule):
         self.scheduler_interval = scheduler_interval
         self.weight_decay_exclude_norm_bias = weight_decay_exclude_norm_bias
         self.given_example_input: torch.Tensor | tuple[Any, ...] | dict[Any, Any] | None = None
+        self.best_monitored: torch.Tensor | None = None  # hp_metric: the best monitored value seen so far
 
     @property
     def example_input_array(self) -> torch.Tensor | tuple[Any, ...] | dict[Any, Any] | None:
@@ -106,11 +120,27 @@ class BaseTask(L.LightningModule):
             keep_built_fused(optimizer)
         check_schedule_covers_run(self.trainer)
 
+    def on_fit_start(self) -> None:
+        self.best_monitored = None  # a second fit of this task starts its own best
+
     def on_validation_epoch_end(self) -> None:
-        """`hp_metric`, TensorBoard's HPARAMS metric, is the monitored metric that validation_step logged."""
+        """`hp_metric` and `<monitor>_best` (`val/acc_best`): the best monitored value so far, what the best
+        checkpoint holds. After a resume the ModelCheckpoint that monitors it has restored the best before it.
+
+        Every rank computes the same value from synced metrics; the sync only keeps Lightning's epoch logging uniform.
+        """
         value = self.trainer.callback_metrics.get(self.monitor)
-        if value is not None and not self.trainer.sanity_checking:
-            self.log("hp_metric", value, sync_dist=True)
+        if value is None or self.trainer.sanity_checking:
+            return
+        earlier = [self.best_monitored] + [
+            callback.best_model_score
+            for callback in self.trainer.checkpoint_callbacks
+            if isinstance(callback, ModelCheckpoint)
+            and (callback.monitor, callback.mode) == (self.monitor, self.monitor_mode)
+        ]
+        self.best_monitored = best_of(value, earlier, self.monitor_mode)
+        best = {HP_METRIC: self.best_monitored, f"{self.monitor}_best": self.best_monitored}  # beside val/acc
+        self.log_dict(best, sync_dist=True)
 
     def _build_scheduler(self, optimizer: torch.optim.Optimizer) -> tuple[Any, str]:
         """Schedules that need the run length (OneCycleLR without total_steps) get it from the trainer.
