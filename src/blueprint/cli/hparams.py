@@ -8,8 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 # Trainer options that change what a run learns; the others (devices, logger, progress bar) do not
 RESULT_TRAINER_OPTIONS = (
     "max_epochs",
@@ -115,6 +113,8 @@ def optimizer_settings(config: dict[str, Any]) -> dict[str, Any]:
     if isinstance(node, dict):
         args = node.get("init_args") or {}
         return {"optimizer": short_class(node), "lr": args.get("lr"), "weight_decay": args.get("weight_decay")}
+    import torch  # here, not at the top: `blueprint runs` reads this module and starts without torch
+
     try:
         built = node([torch.zeros(1, requires_grad=True)])
     except (TypeError, ValueError):  # not a plain optimizer factory: name it, leave its numbers out
@@ -167,6 +167,8 @@ def chosen_hparams(config: Any, monitor: str | None = None) -> dict[str, Any]:
 
 def plain_value(value: Any) -> Any:
     """A number, bool or string, as TensorBoard's HPARAMS and MLflow's params take them."""
+    import torch  # as in optimizer_settings
+
     if isinstance(value, torch.Tensor):
         return value.item()
     return value if isinstance(value, bool | int | float | str) else str(value)
