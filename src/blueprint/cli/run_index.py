@@ -26,7 +26,7 @@ from blueprint.errors import UserError
 EVENTS = "events.out.tfevents.*"
 UNKNOWN = "unknown"  # no status.json: a run from before blueprint wrote one, or one that never reached its first step
 FIT = "fit"
-SEEDS_SUMMARY = "seeds summary"  # <out_dir>/hparams of `blueprint seeds`, beside its summary table
+SEEDS_SUMMARY = "seeds summary"  # <out_dir>/hparams that `blueprint seeds` wrote before, beside its summary table
 SEEDS_TABLES = ("seeds_summary.md", "results.md")  # cli/seeds_command.py's SUMMARY table (results.md: older runs)
 EVENTS_ONLY = "events only"  # TensorBoard files and nothing else: no config, status or checkpoint
 SCALARS_ONLY = {"scalars": 0, "images": 1, "histograms": 1, "tensors": 1, "audio": 1, "compressedHistograms": 1}

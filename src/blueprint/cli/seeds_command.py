@@ -12,8 +12,8 @@ order, augmentation draws); `init,data` both. `--folds K` tests on each of K str
 table (KFold for regression); with --seeds, every pair. Every other option goes to every run as `blueprint fit`
 takes it (-c files, --trainer.max_epochs 3, ...; after `--`, all of them). The table (mean ± sample std, n, each
 run's value) and what varied are printed and written as seeds_summary.md and seeds_summary.csv;
-`tensorboard --logdir <out_dir>/hparams` shows the runs in the HPARAMS tab. A bad argument or option is one `error:`
-line and exit 2, before any run starts; a used --out_dir is refused.
+`tensorboard --logdir <out_dir>` shows the runs, each with its seed, in the HPARAMS tab. A bad argument or option is
+one `error:` line and exit 2, before any run starts; a used --out_dir is refused.
 """
 
 import argparse
@@ -22,8 +22,6 @@ import statistics
 import sys
 from pathlib import Path
 from typing import Any
-
-from torch.utils.tensorboard import SummaryWriter
 
 from blueprint.cli.command import cli_main
 from blueprint.cli.options import (
@@ -224,14 +222,6 @@ def write_summary(rows: list[list[str]], out_dir: Path, title: str, varied: str)
             writer.writerow([row[0], mean, std, row[2], varied, *row[3:]])
 
 
-def log_hparams(results: list[tuple[Run, dict[str, float]]], out_dir: Path) -> None:
-    """One HPARAMS row per run: its seed and fold against its test metrics."""
-    with SummaryWriter(out_dir / "hparams") as writer:
-        for run, metrics in results:
-            scalars = {f"seeds/{key}": value for key, value in metrics.items()}
-            writer.add_hparams(dict(run), scalars, run_name=run_name(run))
-
-
 def repeat(opts: argparse.Namespace) -> list[list[str]]:
     """Checks the arguments, runs every seed/fold, prints and writes the table."""
     config = check_runs(opts)
@@ -247,9 +237,8 @@ def repeat(opts: argparse.Namespace) -> list[list[str]]:
     print(f"\n{title}\n{varied}\ntest metrics as mean ± sample std over the {len(results)} runs, then each run:")
     print_table(rows)
     write_summary(rows, opts.out_dir, title, varied)
-    log_hparams(results, opts.out_dir)
     summary_file = opts.out_dir / f"{SUMMARY}.md"
-    print(f"summary: {summary_file} (and .csv)   runs: tensorboard --logdir {opts.out_dir}/hparams")
+    print(f"summary: {summary_file} (and .csv)   runs: tensorboard --logdir {opts.out_dir}")
     return rows
 
 
