@@ -125,6 +125,18 @@ def test_every_picture_keeps_its_size_in_tensorboards_image_card(runs: Path) -> 
             assert shrink > 0.6, f"{run} {tag}: {image.width} x {image.height} px is shown at {shrink:.2f} of its size"
 
 
+def test_tensorboard_opens_on_the_curves_with_the_learning_rate_and_no_epoch_counter(runs: Path) -> None:
+    """TensorBoard opens the first two tag groups by name: Lightning's `epoch` staircase came first. Every config
+    logs its learning rate (the regression config used not to); the CSV logger keeps the epoch column."""
+    for run in ("mnist_mlp/version_0", "tabular_mlp_regression/version_0"):
+        events = EventAccumulator(str(runs / "logs" / run), size_guidance={"scalars": 0})
+        events.Reload()
+        tags = events.Tags()["scalars"]
+        assert "epoch" not in tags and {"train/loss_epoch", "val/loss", "lr-AdamW"} <= set(tags), run
+    with (runs / "logs/mnist_mlp/version_0/metrics.csv").open() as file:
+        assert "epoch" in next(csv.reader(file))
+
+
 def test_csv_logger_records_the_same_final_val_metric_as_tensorboard(runs: Path) -> None:
     run = runs / "logs/mnist_mlp/version_0"
     with (run / "metrics.csv").open() as file:

@@ -8,7 +8,7 @@ from typing import Any
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from blueprint.checkpointing.run_lock import release_run_locks
@@ -63,10 +63,16 @@ class BlueprintCLI(LightningCLI):
             raise (missing_optional_package(str(err)) or UserError(root_message(err))) from err
 
     def before_instantiate_classes(self) -> None:
-        """`--trainer.enable_progress_bar false` drops the configured bar (Lightning refuses both at once)."""
+        """Lightning refuses a progress bar with `--trainer.enable_progress_bar false` and a LearningRateMonitor with
+        `--trainer.logger false`: those switches drop the configured callback."""
         config = self.config[self.subcommand] if self.subcommand else self.config
-        if config.trainer.get("enable_progress_bar") is False and config.trainer.get("callbacks"):
-            config.trainer.callbacks = [c for c in config.trainer.callbacks if not is_progress_bar(c)]
+        callbacks = config.trainer.get("callbacks") or []
+        if config.trainer.get("enable_progress_bar") is False:
+            callbacks = [c for c in callbacks if not names_a(c, ProgressBar)]
+        if config.trainer.get("logger") is False:
+            callbacks = [c for c in callbacks if not names_a(c, LearningRateMonitor)]
+        if config.trainer.get("callbacks"):
+            config.trainer.callbacks = callbacks
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The trainer holds exactly the callbacks the config lists (see configs/defaults.yaml)."""
@@ -99,10 +105,10 @@ class BlueprintCLI(LightningCLI):
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True)
 
 
-def is_progress_bar(callback: Any) -> bool:
-    """A callback entry of the config (class_path and init_args) naming a ProgressBar subclass."""
+def names_a(callback: Any, kind: type) -> bool:
+    """A callback entry of the config (class_path and init_args) naming `kind` or a subclass of it."""
     cls = class_named(str(getattr(callback, "class_path", "")))
-    return isinstance(cls, type) and issubclass(cls, ProgressBar)
+    return isinstance(cls, type) and issubclass(cls, kind)
 
 
 class HideLoggerTip(logging.Filter):
