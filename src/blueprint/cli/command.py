@@ -90,6 +90,10 @@ class BlueprintCLI(LightningCLI):
         if check is not None:
             check(self.datamodule)
         check_before_run(self.config[self.subcommand], self.model, self.datamodule, fitting=fitting)
+        if not fitting:  # scoped to this command by cli_main
+            # --ckpt_path restores the fit's ModelCheckpoint state into this run's new folder, and Lightning warns
+            # that the best-k bookkeeping is not carried over: it matters to a resumed fit, not to an evaluation
+            warnings.filterwarnings("ignore", message="The dirpath has changed from", category=UserWarning)
 
     before_validate = before_test = before_predict = _check_compatible
 
@@ -138,18 +142,19 @@ def cli_main(args: ArgsType = None, run: bool = True) -> BlueprintCLI:
     defaults = {"default_config_files": [str(DEFAULTS)]}
     try:
         check_config_files(args if isinstance(args, list | tuple) else None, [DEFAULTS])
-        return BlueprintCLI(
-            LightningModule,
-            LightningDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            auto_configure_optimizers=False,
-            parser_class=OneLineErrorParser,
-            parser_kwargs={name: defaults for name in SUBCOMMANDS} if run else defaults,
-            save_config_callback=SaveConfigToRun,
-            args=args,
-            run=run,
-        )
+        with warnings.catch_warnings():  # the warning filters a command adds end with it
+            return BlueprintCLI(
+                LightningModule,
+                LightningDataModule,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                auto_configure_optimizers=False,
+                parser_class=OneLineErrorParser,
+                parser_kwargs={name: defaults for name in SUBCOMMANDS} if run else defaults,
+                save_config_callback=SaveConfigToRun,
+                args=args,
+                run=run,
+            )
     except (UserError, MisconfigurationException) as err:
         hint = "; this machine has no GPU: use --trainer.accelerator auto (or cpu)" if NO_GPU in str(err) else ""
         print(f"error: {err}{hint}", file=sys.stderr)
