@@ -3,8 +3,9 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import config, run_cli
+from tests.conftest import REPO, config, run_cli
 
 
 def error_line(capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -46,6 +47,21 @@ def test_every_shipped_config_loads_strictly() -> None:
 
     for path in sorted(Path(config(".")).rglob("*.yaml")):
         check_config_file(str(path))
+
+
+SHIPPED = sorted(
+    str(path.relative_to(REPO))
+    for path in [*Path(config(".")).rglob("*.yaml"), *(REPO / "examples").rglob("*.yaml")]
+    if "presets" not in path.parts and path.name != "defaults.yaml"
+)
+
+
+@pytest.mark.parametrize("shipped", SHIPPED)
+def test_every_shipped_experiment_logs_its_learning_rate(shipped: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        run_cli("fit", "-c", str(REPO / shipped), "--print_config")
+    callbacks = yaml.safe_load(capsys.readouterr().out)["trainer"]["callbacks"]
+    assert any("LearningRateMonitor" in str(callback) for callback in callbacks)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
 
-from blueprint.callbacks.confident_mistakes import CAPTION_HEIGHT, caption_strip, enlarged
+from blueprint.callbacks.confident_mistakes import caption_height, enlarged
+from blueprint.callbacks.figure_logging import text_tile
 from blueprint.callbacks.run_status import status_of
 from blueprint.cli import runs_command, seeds_command
 from blueprint.errors import TrainingStopped
@@ -107,8 +108,33 @@ def test_mistake_tiles_are_rgb_in_0_1_enlarged_by_a_whole_factor(channels: int) 
     tiles = enlarged(torch.randn(3, channels, 20, 30) * 5 + 2)  # any normalization, not square
     assert tiles.shape == (3, 3, 80, 120)  # 4x: the smallest whole factor giving MIN_TILE_WIDTH (100) pixels
     assert float(tiles.amin()) == 0.0 and float(tiles.amax()) == 1.0
-    strip = caption_strip(120, "true 7\npred 1 0.99")
-    assert strip.shape == (3, CAPTION_HEIGHT, 120) and float(strip.amin()) < 0.5 < float(strip.amax())  # dark text
+    strip = text_tile(120, caption_height(15), "true 7\npred 1 0.99", 15)
+    assert strip.shape == (3, 40, 120) and float(strip.amin()) < 0.5 < float(strip.amax())  # dark text on white
+
+
+def test_every_picture_keeps_its_size_in_tensorboards_image_card(runs: Path) -> None:
+    """The card (at its narrowest) fits an image into about 300 x 215 px: a picture drawn much larger is shrunk
+    until its words cannot be read. Each is drawn for that box, text sized to be about 10 px there."""
+    logs, box = runs / "logs", (300, 215)
+    for run in ("mnist_mlp/version_0", "tabular_mlp_binary/version_0", "tabular_mlp_regression/version_0"):
+        events = EventAccumulator(str(logs / run), size_guidance={"images": 1})
+        events.Reload()
+        for tag in events.Tags()["images"]:
+            image = events.Images(tag)[-1]
+            shrink = min(box[0] / image.width, box[1] / image.height)
+            assert shrink > 0.6, f"{run} {tag}: {image.width} x {image.height} px is shown at {shrink:.2f} of its size"
+
+
+def test_tensorboard_opens_on_the_curves_with_the_learning_rate_and_no_epoch_counter(runs: Path) -> None:
+    """TensorBoard opens the first two tag groups by name: Lightning's `epoch` staircase came first. Every config
+    logs its learning rate (the regression config used not to); the CSV logger keeps the epoch column."""
+    for run in ("mnist_mlp/version_0", "tabular_mlp_regression/version_0"):
+        events = EventAccumulator(str(runs / "logs" / run), size_guidance={"scalars": 0})
+        events.Reload()
+        tags = events.Tags()["scalars"]
+        assert "epoch" not in tags and {"train/loss_epoch", "val/loss", "lr-AdamW"} <= set(tags), run
+    with (runs / "logs/mnist_mlp/version_0/metrics.csv").open() as file:
+        assert "epoch" in next(csv.reader(file))
 
 
 def test_csv_logger_records_the_same_final_val_metric_as_tensorboard(runs: Path) -> None:

@@ -1,12 +1,15 @@
 """SimVP and the LSTM design end to end, and the training switches: scheduled sampling and the frame losses."""
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from blueprint.callbacks import frame_grid
 from blueprint.cli.command import cli_main
 from blueprint.nets import ConvLSTMForecaster, SimVP
 from blueprint.tasks.frame_losses import L1L2Loss, SSIMLoss
@@ -66,6 +69,19 @@ def test_a_few_steps_lower_the_loss_and_log_frames(tiny_fit) -> None:
     if "lstm" in name:
         ratios = [event.value for event in events.Scalars("train/teacher_ratio")]
         assert ratios[0] == 1.0 and ratios[-1] == 0.0  # true frames fed back at step 0, none from step 4
+
+
+def test_test_logs_the_frame_grid_with_its_rows_labelled(tiny_fit) -> None:
+    _, cli, _ = tiny_fit
+    cli.trainer.test(cli.model, datamodule=cli.datamodule)
+    events = EventAccumulator(cli.trainer.logger.log_dir, size_guidance={"images": 0}).Reload()
+    grid = Image.open(io.BytesIO(events.Images("test/frames")[-1].encoded_image_string)).convert("L")
+    pixels = np.asarray(grid, dtype=np.float32) / 255
+    label_column = pixels[:, : frame_grid.LABEL_WIDTH]  # white words on black beside each row of frames
+    row_height = 32 + 4  # a frame and make_grid's padding
+    rows = [label_column[top : top + row_height] for top in range(0, grid.height - row_height + 1, row_height)]
+    assert len(rows) >= 2 * 3  # input, target, prediction for each of 2 sequences
+    assert all(0.02 < float((row > 0.5).mean()) < 0.5 for row in rows[:3])  # each of the first rows has a word
 
 
 def test_predict_writes_the_future_frames_as_npy(tiny_fit) -> None:

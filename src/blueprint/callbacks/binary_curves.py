@@ -43,12 +43,13 @@ class BinaryCurves(EvaluationFigures):
         drawn = {}
         for name, metric in self.curves.items():
             curve = tuple(part.cpu() for part in metric.compute())
-            figure, axis = new_figure(4.5, 4.5)
+            figure, axis = new_figure()
             metric.plot(curve, score=True, ax=axis)
             at = int(torch.argmin((curve[2] - self.threshold).abs()))
             # ROC is drawn as (fpr, tpr), the PR curve as (recall, precision)
             x, y = (curve[0], curve[1]) if name == "roc" else (curve[1], curve[0])
             axis.plot([float(x[at])], [float(y[at])], "o", color="red", label=f"threshold {self.threshold:g}")
             axis.legend(loc="lower right" if name == "roc" else "lower left")
+            axis.set_title("ROC" if name == "roc" else "precision-recall")  # not the metric's class name
             drawn[f"{name}_curve"] = figure
         return drawn

@@ -1,31 +1,31 @@
 """The val images the classifier gets wrong with the most confidence: label noise and real blind spots show up first."""
 
 import math
-from functools import cache
 from typing import Any
 
 import lightning as L
 import torch
-from PIL import Image, ImageDraw, ImageFont
-from torchvision.transforms.v2.functional import pil_to_tensor
 from torchvision.utils import make_grid
 
 from blueprint.callbacks.csv_writer import class_names
 from blueprint.callbacks.evaluation_figures import EvaluationFigures
+from blueprint.callbacks.figure_logging import text_tile, text_width
 
 MIN_TILE_WIDTH = 100  # pixels: images are enlarged by a whole factor to at least this, so two caption lines fit
-CAPTION_HEIGHT = 26  # pixels: two lines of PIL's default font
+COLUMNS = 4  # 4 x 2 tiles fill TensorBoard's image card, where 15 px captions show at about 10 px
+CAPTION_SIZES = (15, 14, 13, 12, 11, 10)  # px: the largest at which every caption fits its tile is used
 
 
 class ConfidentMistakes(EvaluationFigures):
     """Logs `val/confident_mistakes` (and `test/...`): the `num_images` wrong predictions with the highest probability.
 
-    Each tile is captioned with its true and predicted class and that probability. Only for image batches
-    (N, C, H, W); per batch it keeps a running top-k on the device, so the cost is one softmax and a small top-k.
-    The grid is torchvision's `make_grid` with PIL captions: a few milliseconds, where matplotlib took 0.3 s.
+    Each tile is captioned with its true and predicted class and that probability, in rows of 4: the default 8
+    tiles stay readable in TensorBoard's image card. Only for image batches (N, C, H, W); per batch it keeps a
+    running top-k on the device, so the cost is one softmax and a small top-k. The grid is torchvision's
+    `make_grid` with PIL captions: a few milliseconds, where matplotlib took 0.3 s.
     """
 
-    def __init__(self, num_images: int = 16, every_n_epochs: int = 1) -> None:
+    def __init__(self, num_images: int = 8, every_n_epochs: int = 1) -> None:
         super().__init__(every_n_epochs)
         if num_images < 1:
             raise ValueError(f"num_images must be >= 1, got {num_images}")
@@ -61,14 +61,15 @@ class ConfidentMistakes(EvaluationFigures):
             return {}
         kept = {key: value.detach().float().cpu() for key, value in self.kept.items()}
         images = enlarged(kept["image"])
-        captions = [
-            caption_strip(images.shape[-1], f"true {self._name(int(true))}\npred {self._name(int(pred))} {p:.2f}")
+        texts = [
+            f"true {self._name(int(true))}\npred {self._name(int(pred))} {p:.2f}"
             for true, pred, p in zip(kept["true"], kept["pred"], kept["confidence"], strict=True)
         ]
-        grid = make_grid(
-            torch.cat([torch.stack(captions), images], dim=2), nrow=min(len(images), 8), padding=4, pad_value=0.5
-        )
-        return {"confident_mistakes": grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()}
+        width = images.shape[-1]
+        size = next((s for s in CAPTION_SIZES if max(text_width(t, s) for t in texts) + 6 <= width), CAPTION_SIZES[-1])
+        captions = [text_tile(width, caption_height(size), text, size) for text in texts]
+        grid = make_grid(torch.cat([torch.stack(captions), images], dim=2), nrow=COLUMNS, padding=4, pad_value=0.5)
+        return {"confident_mistakes": grid}
 
     def _name(self, index: int) -> str:
         return self.labels[index] if self.labels is not None and index < len(self.labels) else str(index)
@@ -83,14 +84,6 @@ def enlarged(images: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.interpolate(images, scale_factor=scale, mode="nearest")
 
 
-def caption_strip(width: int, caption: str) -> torch.Tensor:
-    """(3, CAPTION_HEIGHT, width) in [0, 1]: black text on white, drawn by PIL."""
-    strip = Image.new("RGB", (width, CAPTION_HEIGHT), "white")
-    ImageDraw.Draw(strip).multiline_text((3, 1), caption, fill="black", font=caption_font(), spacing=2)
-    return pil_to_tensor(strip).float() / 255
-
-
-@cache
-def caption_font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """PIL's built-in font, loaded once (loading it per tile was a third of the grid's cost)."""
-    return ImageFont.load_default()
+def caption_height(size: int) -> int:
+    """Pixels two caption lines of `size` px take, with the margins text_tile leaves."""
+    return 2 * size + 10

@@ -37,7 +37,7 @@ class EvaluationFigures(L.Callback):
         raise NotImplementedError
 
     def figures(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
-        """{name: matplotlib Figure or (H, W, 3) uint8 pixels}; every rank computes (metrics sync), rank zero logs."""
+        """{name: matplotlib Figure or (3, H, W) image in [0, 1]}; every rank computes (metrics sync), rank 0 logs."""
         raise NotImplementedError
 
     def _keep_output(self, module: torch.nn.Module, inputs: Any, output: Any) -> None:

@@ -35,7 +35,7 @@ class HorizonError(EvaluationFigures):
         if self.squared_error is None:
             return {}
         per_frame = (self.squared_error / self.sequences).cpu()
-        figure, axis = new_figure(5, 3.5)
+        figure, axis = new_figure()
         steps = list(range(1, len(per_frame) + 1))
         axis.plot(steps, per_frame.tolist(), marker="o")
         axis.set(xlabel="predicted frame (steps ahead)", ylabel="MSE per frame", title="error by horizon")

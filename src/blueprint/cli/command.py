@@ -8,7 +8,7 @@ from typing import Any
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from blueprint.checkpointing.run_lock import release_run_locks
@@ -63,10 +63,16 @@ class BlueprintCLI(LightningCLI):
             raise (missing_optional_package(str(err)) or UserError(root_message(err))) from err
 
     def before_instantiate_classes(self) -> None:
-        """`--trainer.enable_progress_bar false` drops the configured bar (Lightning refuses both at once)."""
+        """Lightning refuses a progress bar with `--trainer.enable_progress_bar false` and a LearningRateMonitor with
+        `--trainer.logger false`: those switches drop the configured callback."""
         config = self.config[self.subcommand] if self.subcommand else self.config
-        if config.trainer.get("enable_progress_bar") is False and config.trainer.get("callbacks"):
-            config.trainer.callbacks = [c for c in config.trainer.callbacks if not is_progress_bar(c)]
+        callbacks = config.trainer.get("callbacks") or []
+        if config.trainer.get("enable_progress_bar") is False:
+            callbacks = [c for c in callbacks if not names_a(c, ProgressBar)]
+        if config.trainer.get("logger") is False:
+            callbacks = [c for c in callbacks if not names_a(c, LearningRateMonitor)]
+        if config.trainer.get("callbacks"):
+            config.trainer.callbacks = callbacks
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The trainer holds exactly the callbacks the config lists (see configs/defaults.yaml)."""
@@ -84,6 +90,10 @@ class BlueprintCLI(LightningCLI):
         if check is not None:
             check(self.datamodule)
         check_before_run(self.config[self.subcommand], self.model, self.datamodule, fitting=fitting)
+        if not fitting:  # scoped to this command by cli_main
+            # --ckpt_path restores the fit's ModelCheckpoint state into this run's new folder, and Lightning warns
+            # that the best-k bookkeeping is not carried over: it matters to a resumed fit, not to an evaluation
+            warnings.filterwarnings("ignore", message="The dirpath has changed from", category=UserWarning)
 
     before_validate = before_test = before_predict = _check_compatible
 
@@ -99,10 +109,10 @@ class BlueprintCLI(LightningCLI):
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True)
 
 
-def is_progress_bar(callback: Any) -> bool:
-    """A callback entry of the config (class_path and init_args) naming a ProgressBar subclass."""
+def names_a(callback: Any, kind: type) -> bool:
+    """A callback entry of the config (class_path and init_args) naming `kind` or a subclass of it."""
     cls = class_named(str(getattr(callback, "class_path", "")))
-    return isinstance(cls, type) and issubclass(cls, ProgressBar)
+    return isinstance(cls, type) and issubclass(cls, kind)
 
 
 class HideLoggerTip(logging.Filter):
@@ -132,18 +142,19 @@ def cli_main(args: ArgsType = None, run: bool = True) -> BlueprintCLI:
     defaults = {"default_config_files": [str(DEFAULTS)]}
     try:
         check_config_files(args if isinstance(args, list | tuple) else None, [DEFAULTS])
-        return BlueprintCLI(
-            LightningModule,
-            LightningDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            auto_configure_optimizers=False,
-            parser_class=OneLineErrorParser,
-            parser_kwargs={name: defaults for name in SUBCOMMANDS} if run else defaults,
-            save_config_callback=SaveConfigToRun,
-            args=args,
-            run=run,
-        )
+        with warnings.catch_warnings():  # the warning filters a command adds end with it
+            return BlueprintCLI(
+                LightningModule,
+                LightningDataModule,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                auto_configure_optimizers=False,
+                parser_class=OneLineErrorParser,
+                parser_kwargs={name: defaults for name in SUBCOMMANDS} if run else defaults,
+                save_config_callback=SaveConfigToRun,
+                args=args,
+                run=run,
+            )
     except (UserError, MisconfigurationException) as err:
         hint = "; this machine has no GPU: use --trainer.accelerator auto (or cpu)" if NO_GPU in str(err) else ""
         print(f"error: {err}{hint}", file=sys.stderr)
