@@ -10,6 +10,7 @@ from blueprint.export import command as export_command
 from blueprint.tasks import ClassificationTask
 from tests.conftest import CONFIGS, config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
+from tests.scripts import load_script
 from tests.serving import predicted
 
 COMPILE = str(CONFIGS / "presets" / "compile.yaml")
@@ -78,3 +79,15 @@ def test_a_compiled_fit_resumes_and_exports_without_compiling(compiled_run: Path
     assert not any(type(c).__name__ == "CompileNet" for c in resumed.trainer.callbacks)
     diffs = export_command.main(["--ckpt_path", str(compiled_run), "--exporter", "torchscript", "--batch_size", "8"])
     assert max(diffs.values()) <= 1e-4
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [(["--epochs", "1"], "--epochs 1 leaves no epoch"), (["--configs", "configs/nope.yaml"], "configs/nope.yaml")],
+)
+def test_the_compile_benchmark_refuses_bad_arguments_in_one_line(argv: list[str], fragment: str, capsys) -> None:
+    with pytest.raises(SystemExit) as refused:
+        load_script("bench_compile").main(argv)
+    assert refused.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and fragment in error and error.count("\n") == 1
