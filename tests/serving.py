@@ -113,6 +113,20 @@ def live_processes(session: int) -> list[str]:
     return found
 
 
+def session_cpu_seconds(session: int) -> float:
+    """CPU time (user + system) the processes now running in `session` have used, read from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # it ended while we looked
+        fields = text[text.rindex(")") + 2 :].split()  # state, ppid, pgrp, session, ..., utime (12th), stime
+        if int(fields[3]) == session:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class KeepPredictions(L.Callback):
     """Keeps predict_step's raw outputs, the numbers predictions.csv and predictions.npy round for display."""
 

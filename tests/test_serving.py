@@ -17,6 +17,7 @@ import urllib.error
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from queue import Queue
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,11 +28,13 @@ from PIL import Image
 
 from blueprint.data.mnist import MEAN, STD
 from blueprint.serving import command as serve_command
+from blueprint.serving.api import CheckpointAPI
+from blueprint.serving.batching import QueuedBatchLoop
 from blueprint.serving.requests import BadRequest, decode
 from tests.conftest import config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
 from tests.scripts import load_script
-from tests.serving import free_port, live_processes, predicted, started
+from tests.serving import free_port, live_processes, predicted, session_cpu_seconds, started
 
 KEEP = "--trainer.callbacks+=tests.serving.KeepPredictions"
 MNIST = ["-c", config("mnist_cnn.yaml"), *TINY_NET["mnist_cnn.yaml"], *QUIET]
@@ -94,6 +97,7 @@ def mnist(mnist_ckpt: Path, tmp_path_factory: pytest.TempPathFactory):
             probabilities=predicted(predict),
             labels=labels,
             ckpt=ckpt,
+            pid=server.process.pid,
         )
 
 
@@ -101,6 +105,7 @@ def test_mnist_server_answers_as_predict_and_refuses_bad_input_in_one_line(mnist
     """One test for every check on this server: a server takes seconds to start, and pytest-xdist would start one
     per worker that runs a test of it."""
     assert mnist.client.send("/health")[:2] == (200, "ok")
+    the_main_process_holds_no_model_and_an_idle_server_uses_no_cpu(mnist)
     status, info, _ = mnist.client.send("/info")
     assert status == 200
     assert info["model"] == {"task": "ClassificationTask", "kind": "image", "shape": [1, 28, 28],
@@ -109,6 +114,15 @@ def test_mnist_server_answers_as_predict_and_refuses_bad_input_in_one_line(mnist
     for case in BAD_IMAGE_REQUESTS:
         bad_input_is_one_line_4xx_and_the_server_keeps_serving(mnist, case)
     a_bad_request_does_not_fail_the_batch_it_joins(mnist)
+
+
+def the_main_process_holds_no_model_and_an_idle_server_uses_no_cpu(mnist) -> None:
+    """The checkpoint was checked in a child process, now ended: the main process never imported torch. And no
+    process polls: LitServe's own batching loop asks its queue for requests every millisecond, ~0.4 s of CPU here."""
+    assert "libtorch" not in Path(f"/proc/{mnist.pid}/maps").read_text()
+    before = session_cpu_seconds(mnist.pid)
+    time.sleep(3)
+    assert session_cpu_seconds(mnist.pid) - before < 0.1
 
 
 def answers_equal_predict_for_pngs_and_pixel_lists_sent_together(mnist) -> None:
@@ -172,6 +186,33 @@ def a_bad_request_does_not_fail_the_batch_it_joins(mnist) -> None:
         answers = list(pool.map(mnist.client.predict, bodies))
     assert [status for status, _, _ in answers] == [400, 200] * 8
     assert [answer["label"] for _, answer, _ in answers[1::2]] == mnist.labels[:8]
+
+
+def test_a_batch_is_what_is_queued_when_the_worker_is_free() -> None:
+    """Without a batch timeout (the default) a lone request is taken at once and requests queued meanwhile share a
+    batch, up to max_batch_size; with one, a batch waits for more until that long after its first request queued."""
+    queue: Queue = Queue()
+
+    def put(*uids: str, queued_at: float | None = None) -> None:
+        for uid in uids:
+            queue.put((0, uid, time.monotonic() if queued_at is None else queued_at, {"image": uid}))
+
+    def taken(batch_timeout: float) -> tuple[list[str], float]:
+        api = CheckpointAPI("unused.ckpt", max_batch_size=3, batch_timeout=batch_timeout)
+        api.request_timeout = 30  # as LitServer sets it
+        start = time.monotonic()
+        payloads, timed_out = QueuedBatchLoop().get_batch_requests(api, queue, transport=None)
+        assert not timed_out
+        return [uid for _, uid, _ in payloads], time.monotonic() - start
+
+    put("lone")
+    uids, seconds = taken(0.0)
+    assert uids == ["lone"] and seconds < 0.5
+    put("a", "b", "c", "d")
+    assert taken(0.0)[0] == ["a", "b", "c"] and taken(0.0)[0] == ["d"]
+    put("early", queued_at=time.monotonic() - 0.5)
+    uids, seconds = taken(0.8)
+    assert uids == ["early"] and 0.2 < seconds < 0.6  # until 0.8 s after it was queued, not 0.8 s from now
 
 
 def refused_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
@@ -328,7 +369,8 @@ def test_table_server_answers_as_predict_with_the_training_label_order(table) ->
         assert list(prediction["probabilities"]) == ["bee", "cat", "owl"]
         assert np.abs(np.array(list(prediction["probabilities"].values())) - expected.numpy()).max() <= 1e-5
     status, single, _ = table.client.predict({"rows": table.rows[0]})  # one row: one prediction, not a list
-    assert status == 200 and single == answer["predictions"][0]
+    assert status == 200 and single["label"] == table.labels[0]
+    assert np.abs(np.array(list(single["probabilities"].values())) - table.probabilities[0].numpy()).max() <= 1e-5
     status, info, _ = table.client.send("/info")
     assert info["model"]["features"] == ["height cm", "weight_kg", "legs"]
     assert info["model"]["classes"] == ["bee", "cat", "owl"]
@@ -425,8 +467,10 @@ def test_the_decoder_names_the_bad_value(body: dict, inputs: dict, fragment: str
         ("serve", ["--ckpt_path", "x.ckpt", "--max_batch_size", "0"], ["--max_batch_size", "'0'", ">= 1"]),
         ("serve", ["--ckpt_path", "x.ckpt", "--max_payload_mb", "0"], ["--max_payload_mb", "'0'", "above 0"]),
         ("serve", ["--ckpt_path", "x.ckpt", "--host", "10.0.0.1"], ["--host", "127.0.0.1"]),
+        ("serve", ["--ckpt_path", "x.ckpt", "--threads", "0"], ["--threads", "'0'", ">= 1"]),
         ("serve_load", ["--ckpt_path", "missing.ckpt"], ["missing.ckpt", "not a file"]),
         ("serve_load", ["--ckpt_path", ".", "--requests", "0"], ["--requests", "'0'"]),
+        ("serve_load", ["--ckpt_path", ".", "--clients", "1,0"], ["--clients", "client count below 1"]),
     ],
 )
 def test_scripts_refuse_bad_arguments_in_one_line(script: str, argv: list[str], fragments: list[str], capsys) -> None:
