@@ -9,9 +9,11 @@ import base64
 import csv
 import io
 import json
+import multiprocessing
 import signal
 import socket
 import struct
+import threading
 import time
 import urllib.error
 import zlib
@@ -27,9 +29,11 @@ import torch
 from PIL import Image
 
 from blueprint.data.mnist import MEAN, STD
+from blueprint.errors import UserError
 from blueprint.serving import command as serve_command
 from blueprint.serving.api import CheckpointAPI
 from blueprint.serving.batching import QueuedBatchLoop
+from blueprint.serving.checkpoint import load_served_model
 from blueprint.serving.requests import BadRequest, decode
 from tests.conftest import config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
@@ -189,8 +193,9 @@ def a_bad_request_does_not_fail_the_batch_it_joins(mnist) -> None:
 
 
 def test_a_batch_is_what_is_queued_when_the_worker_is_free() -> None:
-    """Without a batch timeout (the default) a lone request is taken at once and requests queued meanwhile share a
-    batch, up to max_batch_size; with one, a batch waits for more until that long after its first request queued."""
+    """Without a batch timeout (the default) a request that finds the worker idle runs at once and alone, and requests
+    that queued while it was busy share a batch, up to max_batch_size; with a timeout, a batch waits for more until
+    that long after its first request was queued."""
     queue: Queue = Queue()
 
     def put(*uids: str, queued_at: float | None = None) -> None:
@@ -205,10 +210,11 @@ def test_a_batch_is_what_is_queued_when_the_worker_is_free() -> None:
         assert not timed_out
         return [uid for _, uid, _ in payloads], time.monotonic() - start
 
-    put("lone")
+    threading.Timer(0.2, put, args=("x", "y")).start()  # while the worker waits: "x" finds it idle and runs alone
     uids, seconds = taken(0.0)
-    assert uids == ["lone"] and seconds < 0.5
-    put("a", "b", "c", "d")
+    assert uids == ["x"] and seconds < 0.5
+    assert taken(0.0)[0] == ["y"]
+    put("a", "b", "c", "d")  # while the worker is busy: they share batches
     assert taken(0.0)[0] == ["a", "b", "c"] and taken(0.0)[0] == ["d"]
     put("early", queued_at=time.monotonic() - 0.5)
     uids, seconds = taken(0.8)
@@ -248,18 +254,31 @@ def refused_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
     }
 
 
-def test_a_bad_checkpoint_is_one_error_line_before_the_port_is_bound(tmp_path: Path, capsys) -> None:
-    serve = serve_command
+def test_each_bad_checkpoint_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
+    """What the inference worker refuses as it loads the checkpoint; the test below shows the user gets it."""
     for name, (path, fragment) in refused_checkpoints(tmp_path).items():
-        port = free_port()  # the server must leave it unbound
+        with pytest.raises(UserError) as refusal:
+            load_served_model(str(path))
+        assert str(refusal.value).startswith(f"ckpt_path {str(path)!r}"), (name, str(refusal.value))
+        one_line(str(refusal.value), fragment)
+
+
+def test_a_refused_checkpoint_is_one_error_line_and_the_server_never_listens(tmp_path: Path, capsys) -> None:
+    """The worker's refusal is the main process's one `error:` line and exit 2; no process is left, the port is
+    free again. Two kinds (each starts a worker): unreadable, and a class that is no blueprint task."""
+    checkpoints = refused_checkpoints(tmp_path)
+    for name in ("corrupt", "another class"):
+        path, fragment = checkpoints[name]
+        port = free_port()
         with pytest.raises(SystemExit) as exit_info:
-            serve.main(["--ckpt_path", str(path), "--port", str(port)])
+            serve_command.main(["--ckpt_path", str(path), "--port", str(port)])
         assert exit_info.value.code == 2, name
         lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith(f"error: ckpt_path {str(path)!r}"), (name, lines)
         one_line(lines[0], fragment)
+        assert not multiprocessing.active_children(), name
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", port))  # the port is still free
+            sock.bind(("127.0.0.1", port))  # the port is free
 
 
 def test_a_busy_port_is_one_error_line_before_the_model_is_loaded(monkeypatch, capsys) -> None:

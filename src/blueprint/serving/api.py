@@ -5,18 +5,17 @@ worker imports: the main process stays small and starts the worker sooner.
 """
 
 import logging
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import litserve as ls
 from fastapi.responses import JSONResponse
 
+from blueprint.errors import UserError
 from blueprint.serving.batching import QueuedBatchLoop
-from blueprint.serving.startup import Verdict
+from blueprint.serving.startup import WorkerLine
 
 if TYPE_CHECKING:
     from blueprint.serving.inference import Inference
-
-CHECK_WAIT_S = 600.0  # the worker gives up waiting for the main process's checkpoint check after this long
 
 
 class CheckpointAPI(ls.LitAPI):
@@ -28,30 +27,29 @@ class CheckpointAPI(ls.LitAPI):
         max_batch_size: int = 1,
         batch_timeout: float = 0.0,
         threads: int | None = None,
-        verdict: Verdict | None = None,
+        line: WorkerLine | None = None,
     ) -> None:
         loop = QueuedBatchLoop() if max_batch_size > 1 else "auto"  # LitServe's single-request loop blocks too
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, loop=loop)
         self.ckpt_path = ckpt_path
         self.threads = threads
-        self.verdict = verdict  # the checkpoint check's, from the main process (serving/startup.py)
+        self.line = line  # to the main process: the model card, or why the checkpoint is refused (startup.py)
         self.inference: Inference | None = None
 
     def setup(self, device: str) -> None:
-        """Each inference worker loads the checkpoint itself, onto its device, once its check passed."""
-        if self.verdict is not None and self.verdict.refused():
-            self.refuse()  # known before torch is imported: fail at once
-        from blueprint.serving.inference import Inference  # torch and Lightning: imported here while the check runs
+        """Each inference worker loads the checkpoint itself, onto its device: the one check it gets."""
+        from blueprint.serving.inference import Inference  # torch and Lightning: imported by the worker only
 
-        if self.verdict is not None and not self.verdict.wait(CHECK_WAIT_S):
-            self.refuse()
-        self.inference = Inference.load(self.ckpt_path, device, self.threads)
-
-    def refuse(self) -> NoReturn:
-        """Fails the worker's setup, so LitServe's `run` raises; the main process prints the check's one-line
-        reason, so LitServe need not log this failure with its traceback."""
-        logging.getLogger("litserve").setLevel(logging.CRITICAL)
-        raise RuntimeError("the checkpoint check refused the checkpoint")
+        try:
+            self.inference = Inference.load(self.ckpt_path, device, self.threads)
+        except UserError as err:
+            if self.line is None:
+                raise
+            self.line.refusal(str(err))
+            logging.getLogger("litserve").setLevel(logging.CRITICAL)  # the main process prints it, in one line
+            raise RuntimeError("the checkpoint was refused") from None  # so LitServe's `run` raises
+        if self.line is not None:
+            self.line.card(self.inference.model.card())
 
     def served(self) -> "Inference":
         assert self.inference is not None, "setup() runs before any request"

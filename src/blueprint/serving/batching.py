@@ -20,17 +20,22 @@ Request = tuple[Any, str, float, Any]  # LitServe's queue item: response queue i
 
 
 class QueuedBatchLoop(BatchedLoop):
-    """Blocks for a first request, then takes what else is queued: with `batch_timeout` 0 (the default) no more, so a
-    lone request never waits and under load a batch is whatever queued while the last one ran; with a timeout, waits
-    for the batch to fill until `batch_timeout` after the first request was queued."""
+    """Blocks for a first request. With `batch_timeout` 0 (the default), one that came while the worker waited runs
+    at once and alone (the queue was empty: asking it again would only cost a round trip), and one that waited for the
+    worker takes along what else queued meanwhile, up to `max_batch_size`: a lone request never waits, and under load
+    a batch is whatever queued while the last one ran. With a timeout, a batch waits to fill until `batch_timeout`
+    after its first request was queued."""
 
     def get_batch_requests(
         self, lit_api: LitAPI, request_queue: Queue, transport: MessageTransport
     ) -> tuple[list[tuple[Any, str, Any]], list[tuple[Any, str]]]:
+        asked = time.monotonic()
         first = self.get_request(request_queue, timeout=IDLE_WAKE_S)
         if first is None:
             return [], []
         requests: list[Request] = [first]
+        if lit_api.batch_timeout == 0 and first[2] >= asked:  # queued after the worker asked: it found the worker idle
+            return self.split_timed_out(lit_api, transport, requests)
         deadline = first[2] + lit_api.batch_timeout  # time.monotonic() in the HTTP process: the same clock
         while len(requests) < lit_api.max_batch_size:
             wait = deadline - time.monotonic()

@@ -5,8 +5,9 @@
 The task is rebuilt from the checkpoint alone and requests get exactly the preprocessing `blueprint predict` applies
 (see docs/serving.md for the request and answer of each task). The inference worker takes the requests queued when it
 is free as one batch, up to --max_batch_size; --batch_timeout makes it wait that long for a batch to fill. A port in
-use (before anything starts) or a missing, corrupt or foreign checkpoint (before the server listens) is one `error:`
-line and exit 2. SIGTERM or SIGINT (Ctrl+C) to the process stops it and every process it started (serving/stopping.py).
+use (before anything starts) or a missing, corrupt or foreign checkpoint (refused by the inference worker as it loads
+it, before the server listens) is one `error:` line and exit 2. SIGTERM or SIGINT (Ctrl+C) to the process stops it
+and every process it started (serving/stopping.py).
 """
 
 import argparse
@@ -17,7 +18,7 @@ import sys
 
 from blueprint.cli.options import OneLineParser, fail, non_negative_float, positive_int
 from blueprint.serving.server import NotAnsweringYet, build_server
-from blueprint.serving.startup import CheckpointCheck
+from blueprint.serving.startup import StartupWatch
 from blueprint.serving.stopping import stopped_by_signals
 
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
@@ -68,23 +69,25 @@ def port_in_use(host: str, port: int) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Serves until SIGTERM or SIGINT, then exits 128 + the signal's number, as a process that signal ended would; a
-    busy port or a checkpoint its check refused ends in one line and exit 2."""
+    busy port or a checkpoint the worker refused ends in one line and exit 2."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     if port_in_use(opts.host, opts.port):
         fail(f"--port {opts.port} is in use on {opts.host} (another server listens there); pick another port or stop "
              "that server")  # fmt: skip
-    check = CheckpointCheck(opts.ckpt_path)
+    startup = StartupWatch()
+    refusal = None
     try:
         with stopped_by_signals() as received:
             server = build_server(opts.ckpt_path, opts.max_batch_size, opts.batch_timeout, opts.accelerator,
-                                  opts.max_payload_mb, opts.threads, check.verdict)  # fmt: skip
-            check.watch(server)
+                                  opts.max_payload_mb, opts.threads, startup.line)  # fmt: skip
+            startup.watch(server)
             logging.getLogger("uvicorn.error").addFilter(NotAnsweringYet())
             server.run(host=opts.host, port=opts.port, generate_client_file=False, log_level=opts.log_level)
-    except RuntimeError:  # LitServe's, when its worker failed to start: refused by the check, or a crash of its own
-        if check.refusal is None:
+    except RuntimeError:  # LitServe's, when its worker failed to start: it refused the checkpoint, or crashed
+        refusal = startup.refused()
+        if refusal is None:
             raise
-    if check.refusal is not None:  # out here, where the bound port LitServe's frames hold has been released
-        fail(check.refusal)
+    if refusal is not None:  # out here, where the bound port LitServe's frames hold has been released
+        fail(refusal)
     if received:
         sys.exit(128 + received[0])

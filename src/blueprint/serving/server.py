@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from litserve.connector import check_cuda_with_nvidia_smi
 
 from blueprint.serving.api import CheckpointAPI
-from blueprint.serving.startup import Verdict
+from blueprint.serving.startup import WorkerLine
 
 MB = 1 << 20
 
@@ -24,13 +24,13 @@ def build_server(
     accelerator: str = "auto",
     max_payload_mb: float = 8.0,
     threads: int | None = None,
-    verdict: Verdict | None = None,
+    line: WorkerLine | None = None,
 ) -> ls.LitServer:
     """GET /health answers 200 once the worker has loaded the model; GET /info returns the model card (task, input
-    kind and shape, class names) under "model", set by the checkpoint check (serving/startup.py); POST /predict
-    answers requests, batched up to `max_batch_size`. The worker loads the model once `verdict` passed it.
+    kind and shape, class names) under "model", sent by the worker over `line` (serving/startup.py); POST /predict
+    answers requests, batched up to `max_batch_size`.
     """
-    api = CheckpointAPI(ckpt_path, max_batch_size, batch_timeout, threads, verdict)
+    api = CheckpointAPI(ckpt_path, max_batch_size, batch_timeout, threads, line)
     max_bytes = int(max_payload_mb * MB)
     server = ls.LitServer(api, accelerator=device_kind(accelerator), max_payload_size=max_bytes)
     server.app.add_exception_handler(RequestValidationError, not_a_json_object)
@@ -40,8 +40,8 @@ def build_server(
 
 class NotAnsweringYet(logging.Filter):
     """Drops uvicorn's "Uvicorn running on ..." notice, logged as LitServe binds the port: the worker has not loaded
-    the model then, and the checkpoint check may still refuse it. LitServe logs "Swagger UI is available at <url>"
-    once the server answers."""
+    the model then, and may still refuse the checkpoint. LitServe logs "Swagger UI is available at <url>" once the
+    server answers."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Uvicorn running on")

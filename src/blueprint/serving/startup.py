@@ -1,88 +1,67 @@
-"""The checkpoint is checked in a child process while LitServe starts its inference worker.
+"""The inference worker checks the checkpoint as it loads it, and tells the main process how that went.
 
-Both import torch and Lightning, which is most of a cold start, so they do it at once; the main process imports
-neither and never holds the model. The worker loads the model only once the check passed; a refused checkpoint makes
-it fail its setup quietly, LitServe's `run` raises, and the main process prints the check's one-line reason. LitServe
-has bound the port by then, but nothing listens on it until the worker is ready.
+The main process imports neither torch nor Lightning and never holds the model: it starts LitServe at once, and the
+worker's loading (serving/checkpoint.py, which refuses a missing, corrupt or foreign checkpoint in one line) is the
+only one. Before LitServe marks the worker ready, the worker sends the model card for GET /info, or its refusal,
+which the main process prints once LitServe's `run` has raised for the failed worker. LitServe has bound the port by
+then, but nothing listens on it before the worker is ready.
 """
 
 import multiprocessing
-import signal
 import threading
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from typing import Any
 
 import litserve as ls
 
-FORK = multiprocessing.get_context("fork")  # the check starts from this small process, with no interpreter to start
-SPAWN = multiprocessing.get_context("spawn")  # LitServe spawns its workers: what they wait on must come from here
+SPAWN = multiprocessing.get_context("spawn")  # LitServe spawns its workers: what they share must come from here
+CARD_WAIT_S = 60.0  # how long a worker waits for the main process to keep its card (it does so at once)
 
 
-class Verdict:
-    """The check's outcome, shared with the spawned worker, which waits for it before loading the model."""
+@dataclass
+class WorkerLine:
+    """The worker's end, pickled into it with the LitAPI."""
+
+    sender: Connection
+    card_kept: Event
+
+    def card(self, card: dict[str, Any]) -> None:
+        """Returns once the main process has the card, so GET /info has it when the server answers."""
+        self.sender.send(("card", card))
+        if not self.card_kept.wait(CARD_WAIT_S):
+            raise RuntimeError(f"the main process did not take the model card within {CARD_WAIT_S:g} s")
+
+    def refusal(self, reason: str) -> None:
+        self.sender.send(("refused", reason))
+
+
+class StartupWatch:
+    """The main process's end: `watch` keeps what the workers send while LitServe's `run` starts them."""
 
     def __init__(self) -> None:
-        self.decided = SPAWN.Event()
-        self.passed = SPAWN.Value("b", False)
-
-    def accept(self) -> None:
-        self.passed.value = True
-        self.decided.set()
-
-    def refuse(self) -> None:
-        self.decided.set()
-
-    def refused(self) -> bool:
-        """Whether a refusal is known already (the worker then needs not import torch)."""
-        return self.decided.is_set() and not self.passed.value
-
-    def wait(self, timeout_s: float) -> bool:
-        """Whether the check passed, once it decided."""
-        if not self.decided.wait(timeout_s):
-            raise RuntimeError(f"the checkpoint check did not finish within {timeout_s:g} s")
-        return bool(self.passed.value)
-
-
-def check(ckpt_path: str, verdicts: Connection) -> None:
-    """In the child: rebuild the served model as the worker will, then send its card or the one-line refusal."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C stops the main process, which ends this one
-    from blueprint.errors import UserError
-    from blueprint.serving.checkpoint import load_served_model  # torch and Lightning: in this child only
-
-    try:
-        verdicts.send(("card", load_served_model(ckpt_path).card()))
-    except UserError as err:
-        verdicts.send(("refused", str(err)))
-
-
-class CheckpointCheck:
-    """Forks the check at once (before the main process starts any thread); `watch` waits for its verdict."""
-
-    def __init__(self, ckpt_path: str) -> None:
-        self.ckpt_path = ckpt_path
-        self.verdict = Verdict()
-        self.refusal: str | None = None  # the one-line reason the main process prints
-        self.verdicts, sender = FORK.Pipe(duplex=False)
-        self.process = FORK.Process(target=check, args=(ckpt_path, sender), name="checkpoint-check", daemon=True)
-        self.process.start()
-        sender.close()
+        self.receiver, sender = SPAWN.Pipe(duplex=False)
+        self.line = WorkerLine(sender, SPAWN.Event())
+        self.refusal: str | None = None
+        self.thread: threading.Thread | None = None
 
     def watch(self, server: ls.LitServer) -> None:
-        """In a thread: a card becomes GET /info's model card and lets the worker load the model; a refusal is kept
-        here, then the worker hears of it."""
-        threading.Thread(target=self.wait_for_verdict, args=(server,), name="checkpoint-check", daemon=True).start()
+        self.thread = threading.Thread(target=self.receive, args=(server,), name="startup-watch", daemon=True)
+        self.thread.start()
 
-    def wait_for_verdict(self, server: ls.LitServer) -> None:
-        try:
-            kind, value = self.verdicts.recv()
-        except EOFError:  # the child ended without a verdict
-            self.process.join()
-            if self.process.exitcode == -signal.SIGTERM:
-                return  # ended by the server's own stop
-            kind, value = "refused", f"ckpt_path {self.ckpt_path!r} could not be checked (the check process " \
-                f"exited with {self.process.exitcode}); run `blueprint predict` on it to see why"  # fmt: skip
-        if kind == "card":
-            server.model_metadata = value  # read by GET /info, which answers only once the worker is ready
-            self.verdict.accept()
-        else:
-            self.refusal = value
-            self.verdict.refuse()
+    def receive(self, server: ls.LitServer) -> None:
+        """A card (one per worker) becomes GET /info's model card; a refusal is kept, and ends the watch."""
+        while self.refusal is None:
+            kind, value = self.receiver.recv()
+            if kind == "card":
+                server.model_metadata = value  # the HTTP processes are forked from this one once the workers are ready
+                self.line.card_kept.set()
+            else:
+                self.refusal = value
+
+    def refused(self) -> str | None:
+        """After LitServe's `run` raised for a failed worker: its refusal, sent before it failed, else None."""
+        if self.thread is not None:
+            self.thread.join(timeout=1.0)  # the refusal is in the pipe already; a worker that crashed sent none
+        return self.refusal
