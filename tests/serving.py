@@ -19,7 +19,7 @@ import torch
 
 from tests.scripts import BLUEPRINT
 
-STARTUP_S = 300  # a worker imports torch again: seconds on a quiet machine, much more on a loaded one
+STARTUP_S = 300  # the worker imports torch and Lightning: seconds on a quiet machine, much more on a loaded one
 
 
 def free_port() -> int:

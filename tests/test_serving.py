@@ -1,7 +1,7 @@
 """`blueprint serve` (`blueprint serve`) over real HTTP: answers equal `blueprint predict`; bad input is a one-line 4xx.
 
 One server process per checkpoint kind, and one test per server: each takes seconds to start (its worker imports
-torch again), and pytest-xdist would start a module's fixture once per worker. The checkpoints come from a few
+torch and Lightning), and pytest-xdist would start a module's fixture once per worker. The checkpoints come from a few
 training steps of tiny nets; the table and frame servers' tests are slow-marked, their decoders tested here alone.
 """
 
