@@ -1,53 +1,73 @@
-"""Load test of `blueprint serve` on loopback: N requests from C concurrent clients, batching on, then off.
+"""`blueprint serve` against a hand-written FastAPI server on the same checkpoint, loaded by ApacheBench (`ab`).
 
-    uv run python benchmarks/serve_load.py --ckpt_path logs/mnist_cnn/version_0/checkpoints/last.ckpt
+    uv run python benchmarks/serve_load.py --ckpt_path logs/mnist_cnn/version_0/checkpoints/last.ckpt [--short]
 
-Starts the server on 127.0.0.1 (a free port) once per mode, sends real MNIST digits (the embedded test digits) as
-JSON pixel lists, one persistent connection per client, and prints requests/s, p50/p99 latency, the mean number of
-requests per forward pass (X-Batch-Size) and the errors. Bounded: --requests in all, at most --max_seconds per mode
-(requests not sent by then count as not sent, and the run exits 1). Exits 1 on any error or when the two modes'
-answers differ by more than 1e-5. Measured on a shared machine, the figures move with its load: say so with them.
+The hand-written server is benchmarks/serve_handwritten.py: one process, a plain `def` endpoint. Each round starts
+every server in turn (the order alternates between rounds), alone and in its own process group: its cold start
+(process start to the first good /predict answer), then `ab` at each --clients level (--requests each, one PNG digit,
+a new connection per request), the memory of all its processes (PSS), its answers to --digits digits sent 16 at once,
+then it is stopped. Prints a markdown table of each figure's range over the rounds, and blueprint's per-round ratios
+to the hand-written server against issue 30's targets. `--serve_args "--max_batch_size 1"` runs blueprint with those
+options (repeatable, one server each; `--serve_args ""` is the defaults). Exits 1 when a request fails or the answers
+differ by more than 1e-5; `ab`'s "Length" failures are not failures (answers batched together differ in their last
+digits). Figures move with the machine's load, printed with them.
 """
 
 import argparse
-import http.client
+import base64
+import csv
+import io
 import json
 import os
+import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
-import threading
+import tempfile
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from blueprint.cli.options import OneLineParser, fail, non_negative_float, positive_int
+from blueprint.cli.options import OneLineParser, fail, positive_int
 
 HOST = "127.0.0.1"  # loopback only: this script never sends requests to another machine
 STARTUP_S = 300
-DIGITS = 100  # distinct inputs, sent in turn
-JSON = {"Content-Type": "application/json"}
+HANDWRITTEN = "hand-written"
+TARGETS = {1: (0.8, 2.0), 16: (1.0, 2.0), 64: (1.0, 2.0)}  # clients: (min req/s ratio, max p99 ratio), issue 30
+COLD_START_TARGET = 1.5
+TOLERANCE = 1e-5
 
 
 @dataclass
-class Mode:
+class Server:
     name: str
-    max_batch_size: int
-    batch_timeout: float
+    command: list[str]  # without --port
 
 
 @dataclass
-class Results:
-    latencies: list[float] = field(default_factory=list)
-    batch_sizes: list[int] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    answers: dict[int, list[float]] = field(default_factory=dict)
-    not_sent: int = 0
-    seconds: float = 0.0
+class Level:
+    rate: float  # requests/s
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass
+class Figures:
+    """One server's figures, one entry per round."""
+
+    levels: dict[int, list[Level]] = field(default_factory=dict)
+    cold_start_s: list[float] = field(default_factory=list)
+    pss_mb: list[float] = field(default_factory=list)
+    answers: list[list[list[float]]] = field(default_factory=list)
 
 
 def free_port() -> int:
@@ -56,37 +76,55 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def digits() -> list[bytes]:
-    """Request bodies: real MNIST digits as (28, 28) pixel lists."""
+def png_bodies(count: int) -> list[bytes]:
+    """Request bodies: real MNIST test digits as base64 PNG files, as a client uploads an image."""
+    from PIL import Image
+
     from blueprint.data.mnist import embedded_digits
 
     features, _ = embedded_digits()
-    return [json.dumps({"image": features[k].reshape(28, 28).astype(int).tolist()}).encode() for k in range(DIGITS)]
+    bodies = []
+    for k in range(count):
+        buffer = io.BytesIO()
+        Image.fromarray(features[k].reshape(28, 28).astype(np.uint8), mode="L").save(buffer, format="PNG")
+        bodies.append(json.dumps({"image": base64.b64encode(buffer.getvalue()).decode()}).encode())
+    return bodies
 
 
-def start_server(ckpt: str, mode: Mode, port: int, log: Path) -> subprocess.Popen:
-    """`blueprint serve` in its own process group, so stopping it stops its worker and HTTP processes too."""
-    command = [sys.executable, "-m", "blueprint.cli", "serve", "--ckpt_path", ckpt, "--port", str(port)]
-    command += ["--max_batch_size", str(mode.max_batch_size), "--batch_timeout", str(mode.batch_timeout)]
-    command += ["--log_level", "warning"]
+def post(port: int, body: bytes, timeout: float) -> tuple[int, bytes]:
+    request = urllib.request.Request(f"http://{HOST}:{port}/predict", body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def start(server: Server, port: int, log: Path) -> subprocess.Popen:
+    """Alone in its own session and process group: stopping the group stops every process the server started."""
     with log.open("w") as output:
-        return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [*server.command, "--port", str(port)], stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
-def wait_until_healthy(server: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_S
+def cold_start(process: subprocess.Popen, started: float, port: int, body: bytes, log: Path) -> float:
+    """Seconds from the process start to its first good answer. A request sent once the port is bound waits in the
+    listen queue until the server takes it, so the answer comes as soon as the server can give it."""
+    deadline = started + STARTUP_S
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            fail(f"the server exited with {server.returncode}; its last line: {last_line(log)}", 1)
+        if process.poll() is not None:
+            fail(f"{log.stem} exited with {process.returncode}; its last line: {last_line(log)}", 1)
         try:
-            connection = http.client.HTTPConnection(HOST, port, timeout=5)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    fail(f"the server did not answer /health within {STARTUP_S} s (log: {log})", 1)
+            status, answer = post(port, body, timeout=max(deadline - time.monotonic(), 1))
+        except OSError:  # not listening yet
+            time.sleep(0.02)
+            continue
+        if status == 200 and b"probabilities" in answer:
+            return time.monotonic() - started
+        fail(f"{log.stem} answered its first request with HTTP {status}: {answer[:200]!r}", 1)
+    fail(f"{log.stem} gave no answer within {STARTUP_S} s (log: {log})", 1)
+    raise AssertionError  # fail() exits
 
 
 def last_line(log: Path) -> str:
@@ -94,107 +132,194 @@ def last_line(log: Path) -> str:
     return lines[-1] if lines else "(no output)"
 
 
-def load(port: int, bodies: list[bytes], requests: int, clients: int, max_seconds: float) -> Results:
-    """`clients` threads, each with one keep-alive connection, share a counter of `requests`."""
-    results, lock, issued = Results(), threading.Lock(), iter(range(requests))
-    deadline = time.monotonic() + max_seconds
+def ab(port: int, body_file: Path, requests: int, clients: int, folder: Path) -> Level:
+    """ApacheBench at `clients` concurrent clients; fails on any failure but a "Length" one (answers differ in size)."""
+    percentiles = folder / "percentiles.csv"
+    url = f"http://{HOST}:{port}/predict"
+    command = ["ab", "-q", "-n", str(max(requests, clients)), "-c", str(clients), "-s", "60"]
+    command += ["-p", str(body_file), "-T", "application/json", "-e", str(percentiles), url]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        fail(f"ab at {clients} clients failed: {(result.stderr or result.stdout).strip().splitlines()[-1:]}", 1)
+    out = result.stdout
+    failed = re.search(r"\(Connect: (\d+), Receive: (\d+), Length: \d+, Exceptions: (\d+)\)", out)
+    non_2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
+    if (failed and any(int(n) for n in failed.groups())) or non_2xx:
+        fail(f"ab at {clients} clients: failed requests or HTTP errors:\n{out}", 1)
+    rate = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    with percentiles.open() as file:
+        served = {int(float(row[0])): float(row[1]) for row in csv.reader(file) if row and row[0][0].isdigit()}
+    return Level(rate, served[50], served[99])
 
-    def client() -> None:
-        connection = http.client.HTTPConnection(HOST, port, timeout=60)
-        while time.monotonic() < deadline:
-            with lock:
-                index = next(issued, None)
-            if index is None:
-                return
-            start = time.perf_counter()
-            try:
-                connection.request("POST", "/predict", bodies[index % len(bodies)], JSON)
-                response = connection.getresponse()
-                body = response.read()
-            except (OSError, http.client.HTTPException) as err:
-                connection.close()
-                connection = http.client.HTTPConnection(HOST, port, timeout=60)
-                with lock:
-                    results.errors.append(type(err).__name__)
+
+def pss_mb(session: int) -> float:
+    """Proportional set size of every process in the session: memory shared between them is counted once."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):  # a process that ended while we looked
+            text = stat.read_text()
+            if int(text[text.rindex(")") + 2 :].split()[3]) != session:
                 continue
-            elapsed = time.perf_counter() - start
-            with lock:
-                if response.status != 200:
-                    results.errors.append(f"HTTP {response.status}")
-                    continue
-                results.latencies.append(elapsed)
-                results.batch_sizes.append(int(response.getheader("X-Batch-Size", "1")))
-                results.answers.setdefault(index % len(bodies), list(json.loads(body)["probabilities"].values()))
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        for _ in range(clients):
-            pool.submit(client)
-    results.seconds = time.perf_counter() - start
-    results.not_sent = requests - len(results.latencies) - len(results.errors)
-    return results
+            rollup = (stat.parent / "smaps_rollup").read_text()
+            total += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    return total / 1024
 
 
-def stop(server: subprocess.Popen) -> None:
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=60)
+def answers(port: int, bodies: list[bytes]) -> list[list[float]]:
+    """Probabilities for each digit, sent 16 at once (so a batching server batches them)."""
+
+    def probabilities(body: bytes) -> list[float]:
+        status, answer = post(port, body, timeout=60)
+        if status != 200:
+            fail(f"HTTP {status} for a digit: {answer[:200]!r}", 1)
+        return list(json.loads(answer)["probabilities"].values())
+
+    with ThreadPoolExecutor(16) as pool:
+        return list(pool.map(probabilities, bodies))
 
 
-def report(mode: Mode, results: Results) -> str:
-    done = len(results.latencies)
-    latency = np.percentile(np.array(results.latencies) * 1000, [50, 99]) if done else [float("nan")] * 2
-    rate = done / results.seconds if results.seconds else 0.0
-    batch = float(np.mean(results.batch_sizes)) if done else float("nan")
-    return (
-        f"| {mode.name} (max_batch_size {mode.max_batch_size}, batch_timeout {mode.batch_timeout:g} s) | {done} | "
-        f"{rate:.0f} | {latency[0]:.1f} | {latency[1]:.1f} | {batch:.1f} | {len(results.errors)} | "
-        f"{results.not_sent} |"
-    )
+def stop(process: subprocess.Popen) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=60)
+    with suppress(ProcessLookupError):  # whatever is left of its group
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def measure(server: Server, opts: argparse.Namespace, bodies: list[bytes], figures: Figures, folder: Path) -> None:
+    port, log = free_port(), folder / f"{server.name.replace(' ', '_').replace('-', '')[:60]}.log"
+    body_file = folder / "body.json"
+    body_file.write_bytes(bodies[0])
+    started = time.monotonic()
+    process = start(server, port, log)
+    try:
+        figures.cold_start_s.append(cold_start(process, started, port, bodies[0], log))
+        ab(port, body_file, 50, 4, folder)  # warm-up, not counted
+        for clients in opts.clients:
+            figures.levels.setdefault(clients, []).append(ab(port, body_file, opts.requests, clients, folder))
+        figures.pss_mb.append(pss_mb(process.pid))
+        figures.answers.append(answers(port, bodies))
+    finally:
+        stop(process)
+
+
+def span(values: list[float], digits: int = 0, unit: str = "") -> str:
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return (low if low == high else f"{low}-{high}") + unit
+
+
+def ratios(ours: list[float], theirs: list[float]) -> list[float]:
+    """Per round: each round runs the servers back to back, so a round's figures share the machine's load."""
+    return [a / b for a, b in zip(ours, theirs, strict=True)]
+
+
+def table(servers: list[Server], results: dict[str, Figures], clients: list[int]) -> str:
+    lines = ["| clients | " + " | ".join(server.name for server in servers) + " |", "|---" * (len(servers) + 1) + "|"]
+    for level in clients:
+        cells = []
+        for server in servers:
+            runs = results[server.name].levels[level]
+            cells.append(
+                f"{span([r.rate for r in runs], unit=' req/s')}, p50 {span([r.p50_ms for r in runs], 1)} ms, "
+                f"p99 {span([r.p99_ms for r in runs], 1)} ms"
+            )
+        lines.append(f"| {level} | " + " | ".join(cells) + " |")
+    lines.append("| cold start | " + " | ".join(span(results[s.name].cold_start_s, 1, " s") for s in servers) + " |")
+    lines.append("| memory (PSS) | " + " | ".join(span(results[s.name].pss_mb, 0, " MB") for s in servers) + " |")
+    return "\n".join(lines)
+
+
+def verdicts(server: Server, results: dict[str, Figures], clients: list[int]) -> tuple[list[str], bool]:
+    """Per-round ratios to the hand-written server; a target is met when the mean ratio meets it."""
+    ours, theirs = results[server.name], results[HANDWRITTEN]
+    lines, met = [], True
+    for level in clients:
+        rate = ratios([r.rate for r in ours.levels[level]], [r.rate for r in theirs.levels[level]])
+        p99 = ratios([r.p99_ms for r in ours.levels[level]], [r.p99_ms for r in theirs.levels[level]])
+        line = f"- {level} client{'s' if level > 1 else ''}: req/s {span(rate, 2, 'x')}, p99 {span(p99, 2, 'x')}"
+        if level in TARGETS:
+            low_rate, high_p99 = TARGETS[level]
+            ok = np.mean(rate) >= low_rate and np.mean(p99) <= high_p99
+            met &= bool(ok)
+            line += f" (target req/s >= {low_rate}x, p99 <= {high_p99}x: {'met' if ok else 'MISSED'})"
+        lines.append(line)
+    cold = ratios(ours.cold_start_s, theirs.cold_start_s)
+    ok = np.mean(cold) <= COLD_START_TARGET
+    met &= bool(ok)
+    lines.append(f"- cold start {span(cold, 2, 'x')} (target <= {COLD_START_TARGET}x: {'met' if ok else 'MISSED'})")
+    return lines, met
+
+
+def client_levels(text: str) -> list[int]:
+    try:
+        levels = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of client counts, e.g. 1,16,64") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} has a client count below 1")
+    return levels
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = OneLineParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt_path", required=True, help="an mnist_cnn (or other 28x28 digit) checkpoint")
-    parser.add_argument("--requests", type=positive_int, default=2000)
-    parser.add_argument("--clients", type=positive_int, default=16)
-    parser.add_argument("--max_batch_size", type=positive_int, default=32, help="for the batching-on mode")
-    parser.add_argument("--batch_timeout", type=non_negative_float, default=0.01, help="for the batching-on mode")
-    parser.add_argument("--max_seconds", type=non_negative_float, default=300.0, help="per mode, then stop sending")
-    parser.add_argument("--log_dir", type=Path, default=Path("."), help="where the servers' logs go")
+    parser.add_argument("--ckpt_path", required=True, help="an mnist_cnn checkpoint")
+    parser.add_argument("--requests", type=positive_int, default=None, help="per level (default 1000; --short 200)")
+    parser.add_argument("--rounds", type=positive_int, default=None, help="default 2; --short 1")
+    parser.add_argument("--clients", type=client_levels, default=[1, 16, 64], help="levels, e.g. 1,16,64")
+    parser.add_argument("--short", action="store_true", help="200 requests per level, 1 round: a quick look")
+    parser.add_argument("--serve_args", action="append", default=None, help='a blueprint server\'s options, e.g. '
+                        '"--max_batch_size 1" (repeatable; default: one with no options)')  # fmt: skip
+    parser.add_argument("--digits", type=positive_int, default=20, help="distinct digits whose answers are compared")
+    parser.add_argument("--log_dir", type=Path, default=None, help="keep the servers' logs here (default: a temp dir)")
     opts = parser.parse_args(argv)
     if not Path(opts.ckpt_path).is_file():
         parser.error(f"--ckpt_path {opts.ckpt_path} is not a file; pass an mnist_cnn .ckpt from `blueprint fit`")
-    if opts.max_batch_size < 2:
-        parser.error("--max_batch_size must be 2 or more for the batching-on mode (the off mode uses 1)")
+    if shutil.which("ab") is None:
+        parser.error("ab (ApacheBench) is not installed; install it, e.g. `apt-get install apache2-utils`")
+    opts.requests = opts.requests or (200 if opts.short else 1000)
+    opts.rounds = opts.rounds or (1 if opts.short else 2)
     return opts
 
 
-def main(argv: list[str] | None = None) -> dict[str, Results]:
+def servers_for(opts: argparse.Namespace) -> list[Server]:
+    ckpt = str(Path(opts.ckpt_path).resolve())
+    handwritten = Server(HANDWRITTEN, [sys.executable, str(Path(__file__).with_name("serve_handwritten.py"))])
+    handwritten.command += ["--ckpt_path", ckpt]
+    servers = [handwritten]
+    for args in opts.serve_args or [""]:
+        name = f"blueprint serve {args}".strip()
+        command = [sys.executable, "-m", "blueprint.cli", "serve", "--ckpt_path", ckpt, "--log_level", "warning"]
+        servers.append(Server(name, command + shlex.split(args)))
+    return servers
+
+
+def main(argv: list[str] | None = None) -> dict[str, Figures]:
     opts = parse_args(sys.argv[1:] if argv is None else argv)
-    bodies = digits()
-    modes = [Mode("batching on", opts.max_batch_size, opts.batch_timeout), Mode("batching off", 1, 0.0)]
-    all_results = {}
-    for mode in modes:
-        port, log = free_port(), opts.log_dir / f"serve_load_{mode.name.replace(' ', '_')}.log"
-        server = start_server(opts.ckpt_path, mode, port, log)
-        try:
-            wait_until_healthy(server, port, log)
-            load(port, bodies[:1], opts.clients, opts.clients, 60)  # warm-up, not counted
-            all_results[mode.name] = load(port, bodies, opts.requests, opts.clients, opts.max_seconds)
-        finally:
-            stop(server)
-    print(f"{opts.requests} requests from {opts.clients} concurrent clients to 127.0.0.1, per mode:\n")
-    print("| mode | answered | requests/s | p50 ms | p99 ms | requests per forward pass | errors | not sent |")
-    print("|---|---|---|---|---|---|---|---|")
-    for mode in modes:
-        print(report(mode, all_results[mode.name]))
-    on, off = (all_results[mode.name] for mode in modes)
-    shared = sorted(set(on.answers) & set(off.answers))
-    difference = max((np.abs(np.subtract(on.answers[k], off.answers[k])).max() for k in shared), default=0.0)
-    print(f"\nmax |probability difference| between the modes on {len(shared)} shared digits: {difference:.2g}")
-    if any(r.errors or r.not_sent for r in all_results.values()) or difference > 1e-5:
-        fail("errors, unsent requests or differing answers (above)", 1)
-    return all_results
+    servers, bodies = servers_for(opts), png_bodies(opts.digits)
+    results = {server.name: Figures() for server in servers}
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as temp:
+        folder = opts.log_dir or Path(temp)
+        folder.mkdir(parents=True, exist_ok=True)
+        for round_index in range(opts.rounds):
+            for server in servers if round_index % 2 == 0 else servers[::-1]:
+                print(f"round {round_index + 1}/{opts.rounds}: {server.name}", file=sys.stderr, flush=True)
+                measure(server, opts, bodies, results[server.name], folder)
+    load_after = os.getloadavg()
+    print(f"{opts.requests} requests per level with `ab` (a new connection each), {opts.rounds} round(s), "
+          f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} before, {load_after[0]:.1f} after:\n")  # fmt: skip
+    print(table(servers, results, opts.clients))
+    reference = np.array(results[HANDWRITTEN].answers)
+    difference = max(float(np.abs(np.array(results[s.name].answers) - reference).max()) for s in servers)
+    print(f"\nmax |probability difference| from the hand-written server on {len(bodies)} digits: {difference:.2g}")
+    for server in servers[1:]:
+        lines, _ = verdicts(server, results, opts.clients)
+        print(f"\n{server.name} / {HANDWRITTEN}, per round:\n" + "\n".join(lines))
+    if difference > TOLERANCE:
+        fail(f"the servers' answers differ by {difference:.2g} > {TOLERANCE:g}", 1)
+    return results
 
 
 if __name__ == "__main__":

@@ -105,13 +105,14 @@ FAMILIES = {
 }
 OPTIONAL = {
     "serve": Part(
-        "`{pkg} serve`: a checkpoint behind LitServe (serving/, its tests, docs/serving.md, benchmarks/serve_load.py)",
+        "`{pkg} serve`: a checkpoint behind LitServe (serving/, its tests, docs/serving.md, benchmarks/serve_*.py)",
         files=(
             f"{SRC}/serving/**",
             "tests/test_serving.py",
             "tests/serving.py",
             "docs/serving.md",
             "benchmarks/serve_load.py",
+            "benchmarks/serve_handwritten.py",
         ),
         words=(
             r"{pkg} serve\b",

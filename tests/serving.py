@@ -19,7 +19,7 @@ import torch
 
 from tests.scripts import BLUEPRINT
 
-STARTUP_S = 300  # a worker imports torch again: seconds on a quiet machine, much more on a loaded one
+STARTUP_S = 300  # the worker imports torch and Lightning: seconds on a quiet machine, much more on a loaded one
 
 
 def free_port() -> int:
@@ -111,6 +111,20 @@ def live_processes(session: int) -> list[str]:
         if fields[0] != "Z" and int(fields[3]) == session:
             found.append(f"{stat.parent.name} {command[:120]}")
     return found
+
+
+def session_cpu_seconds(session: int) -> float:
+    """CPU time (user + system) the processes now running in `session` have used, read from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # it ended while we looked
+        fields = text[text.rindex(")") + 2 :].split()  # state, ppid, pgrp, session, ..., utime (12th), stime
+        if int(fields[3]) == session:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class KeepPredictions(L.Callback):

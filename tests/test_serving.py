@@ -1,7 +1,7 @@
 """`blueprint serve` (`blueprint serve`) over real HTTP: answers equal `blueprint predict`; bad input is a one-line 4xx.
 
 One server process per checkpoint kind, and one test per server: each takes seconds to start (its worker imports
-torch again), and pytest-xdist would start a module's fixture once per worker. The checkpoints come from a few
+torch and Lightning), and pytest-xdist would start a module's fixture once per worker. The checkpoints come from a few
 training steps of tiny nets; the table and frame servers' tests are slow-marked, their decoders tested here alone.
 """
 
@@ -9,14 +9,17 @@ import base64
 import csv
 import io
 import json
+import multiprocessing
 import signal
 import socket
 import struct
+import threading
 import time
 import urllib.error
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from queue import Queue
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,12 +29,16 @@ import torch
 from PIL import Image
 
 from blueprint.data.mnist import MEAN, STD
+from blueprint.errors import UserError
 from blueprint.serving import command as serve_command
+from blueprint.serving.api import CheckpointAPI
+from blueprint.serving.batching import QueuedBatchLoop
+from blueprint.serving.checkpoint import load_served_model
 from blueprint.serving.requests import BadRequest, decode
 from tests.conftest import config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
 from tests.scripts import load_script
-from tests.serving import free_port, live_processes, predicted, started
+from tests.serving import free_port, live_processes, predicted, session_cpu_seconds, started
 
 KEEP = "--trainer.callbacks+=tests.serving.KeepPredictions"
 MNIST = ["-c", config("mnist_cnn.yaml"), *TINY_NET["mnist_cnn.yaml"], *QUIET]
@@ -94,6 +101,7 @@ def mnist(mnist_ckpt: Path, tmp_path_factory: pytest.TempPathFactory):
             probabilities=predicted(predict),
             labels=labels,
             ckpt=ckpt,
+            pid=server.process.pid,
         )
 
 
@@ -101,6 +109,7 @@ def test_mnist_server_answers_as_predict_and_refuses_bad_input_in_one_line(mnist
     """One test for every check on this server: a server takes seconds to start, and pytest-xdist would start one
     per worker that runs a test of it."""
     assert mnist.client.send("/health")[:2] == (200, "ok")
+    the_main_process_holds_no_model_and_an_idle_server_uses_no_cpu(mnist)
     status, info, _ = mnist.client.send("/info")
     assert status == 200
     assert info["model"] == {"task": "ClassificationTask", "kind": "image", "shape": [1, 28, 28],
@@ -109,6 +118,15 @@ def test_mnist_server_answers_as_predict_and_refuses_bad_input_in_one_line(mnist
     for case in BAD_IMAGE_REQUESTS:
         bad_input_is_one_line_4xx_and_the_server_keeps_serving(mnist, case)
     a_bad_request_does_not_fail_the_batch_it_joins(mnist)
+
+
+def the_main_process_holds_no_model_and_an_idle_server_uses_no_cpu(mnist) -> None:
+    """The checkpoint was checked in a child process, now ended: the main process never imported torch. And no
+    process polls: LitServe's own batching loop asks its queue for requests every millisecond, ~0.4 s of CPU here."""
+    assert "libtorch" not in Path(f"/proc/{mnist.pid}/maps").read_text()
+    before = session_cpu_seconds(mnist.pid)
+    time.sleep(3)
+    assert session_cpu_seconds(mnist.pid) - before < 0.1
 
 
 def answers_equal_predict_for_pngs_and_pixel_lists_sent_together(mnist) -> None:
@@ -174,6 +192,35 @@ def a_bad_request_does_not_fail_the_batch_it_joins(mnist) -> None:
     assert [answer["label"] for _, answer, _ in answers[1::2]] == mnist.labels[:8]
 
 
+def test_a_batch_is_what_is_queued_when_the_worker_is_free() -> None:
+    """Without a batch timeout (the default) a request that finds the worker idle runs at once and alone, and requests
+    that queued while it was busy share a batch, up to max_batch_size; with a timeout, a batch waits for more until
+    that long after its first request was queued."""
+    queue: Queue = Queue()
+
+    def put(*uids: str, queued_at: float | None = None) -> None:
+        for uid in uids:
+            queue.put((0, uid, time.monotonic() if queued_at is None else queued_at, {"image": uid}))
+
+    def taken(batch_timeout: float) -> tuple[list[str], float]:
+        api = CheckpointAPI("unused.ckpt", max_batch_size=3, batch_timeout=batch_timeout)
+        api.request_timeout = 30  # as LitServer sets it
+        start = time.monotonic()
+        payloads, timed_out = QueuedBatchLoop().get_batch_requests(api, queue, transport=None)
+        assert not timed_out
+        return [uid for _, uid, _ in payloads], time.monotonic() - start
+
+    threading.Timer(0.2, put, args=("x", "y")).start()  # while the worker waits: "x" finds it idle and runs alone
+    uids, seconds = taken(0.0)
+    assert uids == ["x"] and seconds < 0.5
+    assert taken(0.0)[0] == ["y"]
+    put("a", "b", "c", "d")  # while the worker is busy: they share batches
+    assert taken(0.0)[0] == ["a", "b", "c"] and taken(0.0)[0] == ["d"]
+    put("early", queued_at=time.monotonic() - 0.5)
+    uids, seconds = taken(0.8)
+    assert uids == ["early"] and 0.2 < seconds < 0.6  # until 0.8 s after it was queued, not 0.8 s from now
+
+
 def refused_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
     """Checkpoints `blueprint serve` must refuse, each with what its error line names."""
     inputs = {"kind": "image", "shape": [1, 28, 28], "mean": [0.0], "std": [1.0], "classes": None}
@@ -207,18 +254,31 @@ def refused_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
     }
 
 
-def test_a_bad_checkpoint_is_one_error_line_before_the_port_is_bound(tmp_path: Path, capsys) -> None:
-    serve = serve_command
+def test_each_bad_checkpoint_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
+    """What the inference worker refuses as it loads the checkpoint; the test below shows the user gets it."""
     for name, (path, fragment) in refused_checkpoints(tmp_path).items():
-        port = free_port()  # the server must leave it unbound
+        with pytest.raises(UserError) as refusal:
+            load_served_model(str(path))
+        assert str(refusal.value).startswith(f"ckpt_path {str(path)!r}"), (name, str(refusal.value))
+        one_line(str(refusal.value), fragment)
+
+
+def test_a_refused_checkpoint_is_one_error_line_and_the_server_never_listens(tmp_path: Path, capsys) -> None:
+    """The worker's refusal is the main process's one `error:` line and exit 2; no process is left, the port is
+    free again. Two kinds (each starts a worker): unreadable, and a class that is no blueprint task."""
+    checkpoints = refused_checkpoints(tmp_path)
+    for name in ("corrupt", "another class"):
+        path, fragment = checkpoints[name]
+        port = free_port()
         with pytest.raises(SystemExit) as exit_info:
-            serve.main(["--ckpt_path", str(path), "--port", str(port)])
+            serve_command.main(["--ckpt_path", str(path), "--port", str(port)])
         assert exit_info.value.code == 2, name
         lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith(f"error: ckpt_path {str(path)!r}"), (name, lines)
         one_line(lines[0], fragment)
+        assert not multiprocessing.active_children(), name
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", port))  # the port is still free
+            sock.bind(("127.0.0.1", port))  # the port is free
 
 
 def test_a_busy_port_is_one_error_line_before_the_model_is_loaded(monkeypatch, capsys) -> None:
@@ -328,7 +388,8 @@ def test_table_server_answers_as_predict_with_the_training_label_order(table) ->
         assert list(prediction["probabilities"]) == ["bee", "cat", "owl"]
         assert np.abs(np.array(list(prediction["probabilities"].values())) - expected.numpy()).max() <= 1e-5
     status, single, _ = table.client.predict({"rows": table.rows[0]})  # one row: one prediction, not a list
-    assert status == 200 and single == answer["predictions"][0]
+    assert status == 200 and single["label"] == table.labels[0]
+    assert np.abs(np.array(list(single["probabilities"].values())) - table.probabilities[0].numpy()).max() <= 1e-5
     status, info, _ = table.client.send("/info")
     assert info["model"]["features"] == ["height cm", "weight_kg", "legs"]
     assert info["model"]["classes"] == ["bee", "cat", "owl"]
@@ -425,8 +486,10 @@ def test_the_decoder_names_the_bad_value(body: dict, inputs: dict, fragment: str
         ("serve", ["--ckpt_path", "x.ckpt", "--max_batch_size", "0"], ["--max_batch_size", "'0'", ">= 1"]),
         ("serve", ["--ckpt_path", "x.ckpt", "--max_payload_mb", "0"], ["--max_payload_mb", "'0'", "above 0"]),
         ("serve", ["--ckpt_path", "x.ckpt", "--host", "10.0.0.1"], ["--host", "127.0.0.1"]),
+        ("serve", ["--ckpt_path", "x.ckpt", "--threads", "0"], ["--threads", "'0'", ">= 1"]),
         ("serve_load", ["--ckpt_path", "missing.ckpt"], ["missing.ckpt", "not a file"]),
         ("serve_load", ["--ckpt_path", ".", "--requests", "0"], ["--requests", "'0'"]),
+        ("serve_load", ["--ckpt_path", ".", "--clients", "1,0"], ["--clients", "client count below 1"]),
     ],
 )
 def test_scripts_refuse_bad_arguments_in_one_line(script: str, argv: list[str], fragments: list[str], capsys) -> None:

@@ -1,6 +1,5 @@
-"""`blueprint serve`: a trained checkpoint behind an HTTP endpoint, through LitServe (batching, workers, /health)."""
+"""`blueprint serve`: a trained checkpoint behind an HTTP endpoint, through LitServe (batching, workers, /health).
 
-from blueprint.serving.checkpoint import ServedModel, load_served_model
-from blueprint.serving.server import build_server
-
-__all__ = ["ServedModel", "build_server", "load_served_model"]
+Nothing is imported here: the main process (command.py) imports neither torch nor Lightning; the inference worker
+and the checkpoint check do (inference.py, checkpoint.py).
+"""

@@ -1,75 +1,74 @@
-"""The LitServe API: each request is decoded and checked alone, so one bad request never fails the batch it joined."""
+"""The LitServe API: the main process builds it without importing torch or Lightning; its worker loads the model.
 
-from dataclasses import dataclass
-from typing import Any
+The work itself (decoding, the forward pass, the answer) lives in serving/inference.py, which only the inference
+worker imports: the main process stays small and starts the worker sooner.
+"""
+
+import logging
+from typing import TYPE_CHECKING, Any
 
 import litserve as ls
-import torch
 from fastapi.responses import JSONResponse
 
-from blueprint.serving.checkpoint import ServedModel, load_served_model
-from blueprint.serving.requests import BadRequest, Samples, decode
-from blueprint.serving.responses import answer
+from blueprint.errors import UserError
+from blueprint.serving.batching import QueuedBatchLoop
+from blueprint.serving.startup import WorkerLine
 
-Decoded = Samples | BadRequest  # a refused request travels through the batch as its error, answered with HTTP 400
-
-
-@dataclass(frozen=True)
-class Answered:
-    """One request's samples and outputs, and how many requests shared its forward pass (the X-Batch-Size header)."""
-
-    samples: Samples
-    outputs: torch.Tensor
-    batch_requests: int
+if TYPE_CHECKING:
+    from blueprint.serving.inference import Inference
 
 
 class CheckpointAPI(ls.LitAPI):
     """Runs the task's own predict_step on the samples of every request in a LitServe batch at once."""
 
-    def __init__(self, ckpt_path: str, max_batch_size: int = 1, batch_timeout: float = 0.0) -> None:
-        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
+    def __init__(
+        self,
+        ckpt_path: str,
+        max_batch_size: int = 1,
+        batch_timeout: float = 0.0,
+        threads: int | None = None,
+        line: WorkerLine | None = None,
+    ) -> None:
+        loop = QueuedBatchLoop() if max_batch_size > 1 else "auto"  # LitServe's single-request loop blocks too
+        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, loop=loop)
         self.ckpt_path = ckpt_path
-        self.model: ServedModel | None = None
+        self.threads = threads
+        self.line = line  # to the main process: the model card, or why the checkpoint is refused (startup.py)
+        self.inference: Inference | None = None
 
     def setup(self, device: str) -> None:
-        """Each inference worker loads the checkpoint itself, onto its device."""
-        model = load_served_model(self.ckpt_path)
-        model.task.to(device)
-        self.model = model
+        """Each inference worker loads the checkpoint itself, onto its device: the one check it gets."""
+        from blueprint.serving.inference import Inference  # torch and Lightning: imported by the worker only
 
-    def served(self) -> ServedModel:
-        assert self.model is not None, "setup() runs before any request"
-        return self.model
+        try:
+            self.inference = Inference.load(self.ckpt_path, device, self.threads)
+        except UserError as err:
+            if self.line is None:
+                raise
+            self.line.refusal(str(err))
+            logging.getLogger("litserve").setLevel(logging.CRITICAL)  # the main process prints it, in one line
+            raise RuntimeError("the checkpoint was refused") from None  # so LitServe's `run` raises
+        if self.line is not None:
+            self.line.card(self.inference.model.card())
+
+    def served(self) -> "Inference":
+        assert self.inference is not None, "setup() runs before any request"
+        return self.inference
 
     # `dict` (not Request): FastAPI parses the JSON body before queueing, and a malformed one is refused right there
-    def decode_request(self, request: dict[str, Any], **kwargs: Any) -> Decoded:
-        try:
-            model = self.served()
-            return decode(request, model.inputs, model.data_class)
-        except BadRequest as err:
-            return err
+    def decode_request(self, request: dict[str, Any], **kwargs: Any) -> Any:
+        return self.served().decode(request)
 
-    def batch(self, inputs: list[Decoded]) -> list[Decoded]:
+    def batch(self, inputs: list[Any]) -> list[Any]:
         """Kept as a list: requests may hold several samples each, and refused ones must keep their place."""
         return inputs
 
     def predict(self, x: Any, **kwargs: Any) -> Any:
-        """One forward pass over every accepted sample; a list in, a list out (one item without batching)."""
-        items: list[Decoded] = x if self.max_batch_size > 1 else [x]
-        accepted = [item for item in items if isinstance(item, Samples)]
-        if not accepted:
-            return items if self.max_batch_size > 1 else items[0]
-        task = self.served().task
-        with torch.inference_mode():
-            inputs = torch.cat([item.inputs for item in accepted]).to(task.device)
-            outputs = iter(task.predict_step((inputs,), 0).split([len(item.inputs) for item in accepted]))
-        results = [Answered(i, next(outputs), len(accepted)) if isinstance(i, Samples) else i for i in items]
-        return results if self.max_batch_size > 1 else results[0]
+        """A list in, a list out; one item without batching."""
+        if self.max_batch_size > 1:
+            return self.served().predict(x)
+        return self.served().predict([x])[0]
 
     def encode_response(self, output: Any, **kwargs: Any) -> JSONResponse:
-        """The answer as JSON, or HTTP 400 with the one-line reason (`detail`, as FastAPI words its errors)."""
-        if isinstance(output, BadRequest):
-            return JSONResponse({"detail": str(output)}, status_code=400)
-        model = self.served()
-        body = answer(model.task, model.inputs, output.outputs, output.samples.many)
-        return JSONResponse(body, headers={"X-Batch-Size": str(output.batch_requests)})
+        body, status, headers = self.served().response(output)
+        return JSONResponse(body, status_code=status, headers=headers)
