@@ -126,3 +126,12 @@ def test_same_seed_gives_identical_metrics_and_weights(uninterrupted: dict) -> N
     assert_same_weights(weights(again.model), uninterrupted["weights"])
     metrics = {k: float(v) for k, v in again.trainer.callback_metrics.items()}
     assert metrics == uninterrupted["metrics"] and "val/acc" in metrics
+
+
+def test_last_ckpt_follows_epochs_that_do_not_beat_the_best(tmp_path: Path) -> None:
+    """A crash resumes from the newest epoch, not the best one (lr 0: every epoch after the first ties the best)."""
+    run_cli("fit", *tiny_args("--model.init_args.optimizer.init_args.lr=0"))
+    checkpoints = tmp_path / "logs/mnist_mlp/version_0/checkpoints"
+    assert [p.name for p in checkpoints.glob("best*")] == ["best-epoch=00.ckpt"]
+    last = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 15)

@@ -11,6 +11,7 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
+from blueprint.checkpointing.model_checkpoint import ModelCheckpointSavingLast
 from blueprint.checkpointing.run_lock import release_run_locks
 from blueprint.cli.config_files import check_config_files, class_named
 from blueprint.cli.links import link_data_and_model
@@ -43,7 +44,7 @@ class BlueprintCLI(LightningCLI):
             help="After fit, evaluate the best checkpoint on the test split (fit subcommand only).",
         )
         # Lightning's "forced callback": every run keeps best and last checkpoints; the task says what to monitor
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(ModelCheckpointSavingLast, "checkpoint")
         link_data_and_model(parser)  # net sizes from the data, checkpoint.monitor/mode from the task
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
