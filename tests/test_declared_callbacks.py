@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelSummary, TQDMProgressBar
 from lightning.pytorch.cli import SaveConfigCallback
 
+from blueprint.checkpointing.model_checkpoint import ModelCheckpointSavingLast
 from blueprint.cli.config_files import class_named
 from tests.conftest import config, run_cli
 from tests.fast import fast_args
@@ -17,8 +18,9 @@ LIGHTNING_AUTOMATIC = (ModelSummary, SaveConfigCallback)
 
 
 def listed_classes(saved: dict) -> list[type]:
-    """The callback classes a saved config names: trainer.callbacks, and the `checkpoint` section's ModelCheckpoint."""
-    classes = [ModelCheckpoint] if saved.get("checkpoint") else []
+    """The callback classes a saved config names: trainer.callbacks, and the `checkpoint` section's ModelCheckpoint
+    (blueprint's subclass that writes last.ckpt at every save point)."""
+    classes = [ModelCheckpointSavingLast] if saved.get("checkpoint") else []
     for entry in saved["trainer"].get("callbacks") or []:
         classes.append(class_named(entry["class_path"]))
     return classes
