@@ -7,11 +7,12 @@ import lightning as L
 import pytest
 import torch
 import yaml
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from blueprint.callbacks import LRFinder
 from blueprint.callbacks.lr_finder import steepest_descent_lr
+from blueprint.checkpointing.model_checkpoint import ModelCheckpointSavingLast
 from tests.conftest import CONFIGS, config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
 
@@ -44,7 +45,7 @@ def test_lr_find_preset_saves_plot_logs_it_and_prints_suggestion(tmp_path: Path,
     short_preset.write_text(yaml.safe_dump(short))
     cli = run_cli("fit", "-c", config("mnist_mlp.yaml"), "-c", str(short_preset), *QUIET)
     kinds = [type(c) for c in cli.trainer.callbacks]
-    assert {ModelCheckpoint, LearningRateMonitor, LRFinder} <= set(kinds)  # appended, not replacing
+    assert {ModelCheckpointSavingLast, LearningRateMonitor, LRFinder} <= set(kinds)  # appended, not replacing
     finder = next(c for c in cli.trainer.callbacks if isinstance(c, LRFinder))
     assert finder.suggested_lr is not None and 1e-6 <= finder.suggested_lr <= 1.0
     assert finder.plot_path == Path(cli.trainer.logger.log_dir) / "lr_find.png"  # in the run folder, as README says
@@ -124,7 +125,7 @@ def test_early_stopping_preset_stops_a_run_that_does_not_improve() -> None:
         *TINY_NET["mnist_mlp.yaml"],
     )
     kinds = {type(c) for c in cli.trainer.callbacks}
-    assert {ModelCheckpoint, LearningRateMonitor, EarlyStopping} <= kinds
+    assert {ModelCheckpointSavingLast, LearningRateMonitor, EarlyStopping} <= kinds
     assert cli.trainer.current_epoch == 4 and cli.trainer.early_stopping_callback.stopped_epoch == 3
     stopper = cli.trainer.early_stopping_callback
     assert (stopper.monitor, stopper.mode, stopper.patience) == ("val/loss", "min", 3)  # every task logs val/loss

@@ -295,6 +295,7 @@ def test_a_busy_port_is_one_error_line_before_the_model_is_loaded(monkeypatch, c
     one_line(lines[0], f"error: --port {port} is in use on 127.0.0.1", "pick another port or stop that server")
 
 
+@pytest.mark.slow  # a whole server start and stop (~17 s): keeps the default suite under 5 minutes
 def test_a_server_stopped_by_its_pid_alone_frees_its_port_and_leaves_no_process(mnist_ckpt: Path, tmp_path) -> None:
     """As a supervisor (SIGTERM) or `kill -INT PID` stops it: requests sent just before are answered or refused, not
     left hanging; no worker or HTTP process stays behind on the port; a new server binds it. Requests wait up to 2 s
