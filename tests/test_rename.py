@@ -245,6 +245,7 @@ def test_prune_markdown_cuts_lines_items_sentences_and_sections() -> None:
     )
 
 
+@pytest.mark.slow  # a whole copy and its README/layout tests (~13 s); the slow drop-everything test renames too
 def test_a_rename_to_a_longer_name_keeps_readme_and_layout_tests_passing(tmp_path: Path) -> None:
     """The renamed copy's own test_readme.py (its byte cap) and test_layout.py."""
     copy = copy_repository(tmp_path / "repo")

@@ -98,6 +98,7 @@ def wait_for_a_running_trial(root: Path, worker: subprocess.Popen, timeout: floa
     pytest.fail(f"the worker started no trial; it said:\n{worker.communicate()[1][-3000:]}")
 
 
+@pytest.mark.slow  # two real worker processes (~14 s); the killed-worker and SIGTERM tests share a study by default
 def test_two_workers_share_one_study_and_run_exactly_the_trials_asked(tmp_path: Path) -> None:
     args = sweep_args(tmp_path, 3)
     other = start_worker(tmp_path, [*args, callback("WaitForTrial", mine="trial_000", other="trial_001")])
