@@ -68,13 +68,17 @@ def is_self(node: ast.expr) -> bool:
     return isinstance(node, ast.Name) and node.id in ("self", "cls")
 
 
+UPSTREAM_PACKAGES = ("lightning", "torch", "litserve", "litdata")  # whose classes blueprint's classes extend
+
+
 def upstream_bases(cls: type) -> list[type]:
-    """The Lightning/torch classes a blueprint class inherits from."""
-    return [base for base in cls.__mro__ if base.__module__.split(".")[0] in ("lightning", "torch")]
+    """The upstream classes a blueprint class inherits from."""
+    return [base for base in cls.__mro__ if base.__module__.split(".")[0] in UPSTREAM_PACKAGES]
 
 
 def shadowed_upstream_names() -> list[str]:
-    """Our classes must not set or override a private attribute their Lightning/torch base classes use."""
+    """`Class._name (used by Base)` for each private attribute a blueprint class sets or overrides that its upstream
+    base class uses too: a use of that private name, allowed only with a reason."""
     clashes = []
     for module_info in pkgutil.walk_packages([str(PACKAGE_DIR)], prefix=f"{blueprint.__name__}."):
         if module_info.name.endswith("__main__"):
@@ -110,13 +114,19 @@ def test_only_allowed_private_names_are_used() -> None:
     assert {name: where for name, where in uses.items() if name not in ALLOWED} == {}
 
 
+def shadowed_name(clash: str) -> str:
+    return clash.split(" ")[0].rsplit(".", 1)[1]
+
+
 def test_every_allowed_name_is_still_needed() -> None:
     """An allowed name nothing uses any more leaves the list, so the list stays the truth."""
-    assert set(private_upstream_uses(PACKAGE_DIR)) == ALLOWED
+    shadowed = {shadowed_name(clash) for clash in shadowed_upstream_names()}
+    assert set(private_upstream_uses(PACKAGE_DIR)) | shadowed == ALLOWED
 
 
 def test_no_class_sets_a_private_attribute_of_its_upstream_base() -> None:
-    assert shadowed_upstream_names() == []
+    """Unless it is on the allowed list, with its reason (serving/queues.py replaces LitServer's queues)."""
+    assert [clash for clash in shadowed_upstream_names() if shadowed_name(clash) not in ALLOWED] == []
 
 
 @pytest.mark.parametrize(

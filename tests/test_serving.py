@@ -5,6 +5,7 @@ torch and Lightning), and pytest-xdist would start a module's fixture once per w
 training steps of tiny nets; the table and frame servers' tests are slow-marked, their decoders tested here alone.
 """
 
+import asyncio
 import base64
 import csv
 import io
@@ -34,7 +35,9 @@ from blueprint.serving import command as serve_command
 from blueprint.serving.api import CheckpointAPI
 from blueprint.serving.batching import QueuedBatchLoop
 from blueprint.serving.checkpoint import load_served_model
+from blueprint.serving.queues import AnswerPipes
 from blueprint.serving.requests import BadRequest, decode
+from blueprint.serving.startup import SPAWN
 from tests.conftest import config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
 from tests.scripts import load_script
@@ -519,3 +522,30 @@ def test_data_modules_save_how_they_read_inputs_in_their_checkpoint_state() -> N
     assert table["features"][:2] == ["alcohol", "malic_acid"] and table["classes"] == ["class_0", "class_1", "class_2"]
     assert (table["mean"], table["std"]) == (wine.scaler["mean"], wine.scaler["std"])
     assert TabularDataModule(source="wine", standardize=False).state_dict()["serving_inputs"]["mean"] is None
+
+
+def answer_later(transport: AnswerPipes, size: int) -> None:
+    """An inference worker's side: one answer of `size` bytes, sent once the HTTP side waits for it."""
+    time.sleep(0.3)
+    transport.send(("uid", b"x" * size), 0)
+
+
+def test_a_long_answer_reaches_the_http_process_whole() -> None:
+    """The HTTP process's event loop (uvloop) watches the answer pipe and so makes it non-blocking: a 5 MB answer
+    arrives in pieces and must still be read as one (the frames server's answers are 100 KB)."""
+    uvloop = pytest.importorskip("uvloop")
+    transport = AnswerPipes(1)
+    worker = SPAWN.Process(target=answer_later, args=(transport, 5 << 20))
+    worker.start()
+
+    async def receive() -> Any:
+        answer = None
+        while answer is None:  # None: nothing came within a second, as LitServe's own transport answers
+            answer = await transport.areceive(0)
+        return answer
+
+    try:
+        uid, body = uvloop.run(asyncio.wait_for(receive(), 60))
+    finally:
+        worker.join(timeout=10)
+    assert (uid, len(body)) == ("uid", 5 << 20)

@@ -16,6 +16,9 @@ ALLOWED_PRIVATE_NAMES = {
     "_should_skip_saving_checkpoint": "ModelCheckpoint's own skip rule: sanity check, fast_dev_run, a step saved already (remove with model_checkpoint.py)",  # noqa: E501
     "_save_last_checkpoint": "ModelCheckpoint's own last.ckpt writer: its name, version and removal rules (remove with model_checkpoint.py)",  # noqa: E501
     "_monitor_candidates": "the metrics ModelCheckpoint names last.ckpt with (remove with model_checkpoint.py)",
+    # serving/queues.py: LitServe 0.2 queues requests and answers through a Manager process (LitServe#751)
+    "_init_manager": "where LitServer makes its Manager queues; DirectQueueServer replaces them right after (remove with serving/queues.py)",  # noqa: E501
+    "_transport": "LitServer's answer transport, set in _init_manager and handed to its workers (remove with serving/queues.py)",  # noqa: E501
     "_exit": "Python's documented os._exit: an interrupted writer process ends without running cleanup",
 }
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"  # torch's documented switch; lightning.fabric sets it to "1" on import

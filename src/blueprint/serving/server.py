@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from litserve.connector import check_cuda_with_nvidia_smi
 
 from blueprint.serving.api import CheckpointAPI
+from blueprint.serving.queues import DirectQueueServer
 from blueprint.serving.startup import WorkerLine
 
 MB = 1 << 20
@@ -32,7 +33,7 @@ def build_server(
     """
     api = CheckpointAPI(ckpt_path, max_batch_size, batch_timeout, threads, line)
     max_bytes = int(max_payload_mb * MB)
-    server = ls.LitServer(api, accelerator=device_kind(accelerator), max_payload_size=max_bytes)
+    server = DirectQueueServer(api, accelerator=device_kind(accelerator), max_payload_size=max_bytes)
     server.app.add_exception_handler(RequestValidationError, not_a_json_object)
     server.app.add_exception_handler(413, too_large(max_payload_mb))
     return server
