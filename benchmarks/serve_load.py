@@ -238,7 +238,8 @@ def verdicts(server: Server, results: dict[str, Figures], clients: list[int]) ->
     for level in clients:
         rate = ratios([r.rate for r in ours.levels[level]], [r.rate for r in theirs.levels[level]])
         p99 = ratios([r.p99_ms for r in ours.levels[level]], [r.p99_ms for r in theirs.levels[level]])
-        line = f"- {level} client{'s' if level > 1 else ''}: req/s {span(rate, 2, 'x')}, p99 {span(p99, 2, 'x')}"
+        line = f"- {level} client{'s' if level > 1 else ''}: req/s {span(rate, 2, 'x')} (mean {np.mean(rate):.2f}x), "
+        line += f"p99 {span(p99, 2, 'x')}"
         if level in TARGETS:
             low_rate, high_p99 = TARGETS[level]
             ok = np.mean(rate) >= low_rate and np.mean(p99) <= high_p99

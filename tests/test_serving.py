@@ -105,6 +105,7 @@ def mnist(mnist_ckpt: Path, tmp_path_factory: pytest.TempPathFactory):
             labels=labels,
             ckpt=ckpt,
             pid=server.process.pid,
+            log=server.log,
         )
 
 
@@ -121,6 +122,7 @@ def test_mnist_server_answers_as_predict_and_refuses_bad_input_in_one_line(mnist
     for case in BAD_IMAGE_REQUESTS:
         bad_input_is_one_line_4xx_and_the_server_keeps_serving(mnist, case)
     a_bad_request_does_not_fail_the_batch_it_joins(mnist)
+    assert "Warning" not in mnist.log.read_text()  # e.g. torch's about the read-only pixels PIL gives
 
 
 def the_main_process_holds_no_model_and_an_idle_server_uses_no_cpu(mnist) -> None:

@@ -81,7 +81,7 @@ def image_file(text: str, channels: int, size: tuple[int, int]) -> np.ndarray:
                 raise BadRequest(f"image is a {file.format} file; send a PNG or JPEG")
             if file.size != size:
                 raise BadRequest(f"image is {file.size[0]}x{file.size[1]} pixels; this model takes {size[0]}x{size[1]}")
-            pixels = np.asarray(file.convert("L" if channels == 1 else "RGB"))
+            pixels = np.array(file.convert("L" if channels == 1 else "RGB"))  # a copy torch may write to
     except Image.DecompressionBombError as err:  # PIL refuses it on reading the header, before the size check above
         reason = str(err).split(",")[0]  # "Image size (N pixels) exceeds limit of M pixels, could be ..."
         raise BadRequest(f"image is too large: {reason}; this model takes {size[0]}x{size[1]} pixels") from None
