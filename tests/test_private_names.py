@@ -5,6 +5,7 @@ with a "remove when" line and a test of its own.
 """
 
 import ast
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -76,6 +77,7 @@ def upstream_bases(cls: type) -> list[type]:
     return [base for base in cls.__mro__ if base.__module__.split(".")[0] in UPSTREAM_PACKAGES]
 
 
+@functools.cache  # it imports and reads every module: two tests ask
 def shadowed_upstream_names() -> list[str]:
     """`Class._name (used by Base)` for each private attribute a blueprint class sets or overrides that its upstream
     base class uses too: a use of that private name, allowed only with a reason."""
@@ -88,7 +90,7 @@ def shadowed_upstream_names() -> list[str]:
             if not inspect.isclass(cls) or cls.__module__ != module.__name__:
                 continue
             ours = names_defined(inspect.getsource(cls)) & private_names_used(inspect.getsource(cls))
-            for base in upstream_bases(cls):
+            for base in upstream_bases(cls) if ours else []:
                 try:
                     base_source = inspect.getsource(base)
                 except (OSError, TypeError):

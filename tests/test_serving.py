@@ -526,19 +526,13 @@ def test_data_modules_save_how_they_read_inputs_in_their_checkpoint_state() -> N
     assert TabularDataModule(source="wine", standardize=False).state_dict()["serving_inputs"]["mean"] is None
 
 
-def answer_later(transport: AnswerPipes, size: int) -> None:
-    """An inference worker's side: one answer of `size` bytes, sent once the HTTP side waits for it."""
-    time.sleep(0.3)
-    transport.send(("uid", b"x" * size), 0)
-
-
 def test_a_long_answer_reaches_the_http_process_whole() -> None:
     """The HTTP process's event loop (uvloop) watches the answer pipe and so makes it non-blocking: a 5 MB answer
     arrives in pieces and must still be read as one (the frames server's answers are 100 KB)."""
     uvloop = pytest.importorskip("uvloop")
     transport = AnswerPipes(1)
-    worker = SPAWN.Process(target=answer_later, args=(transport, 5 << 20))
-    worker.start()
+    worker = SPAWN.Process(target=transport.send, args=(("uid", b"x" * (5 << 20)), 0))  # as an inference worker
+    worker.start()  # and sends once it has started: the event loop below waits for the pipe by then
 
     async def receive() -> Any:
         answer = None
@@ -550,4 +544,5 @@ def test_a_long_answer_reaches_the_http_process_whole() -> None:
         uid, body = uvloop.run(asyncio.wait_for(receive(), 60))
     finally:
         worker.join(timeout=10)
+        worker.kill()  # a writer the test stopped reading from is still blocked
     assert (uid, len(body)) == ("uid", 5 << 20)
