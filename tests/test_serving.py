@@ -37,7 +37,6 @@ from blueprint.serving.batching import QueuedBatchLoop
 from blueprint.serving.checkpoint import load_served_model
 from blueprint.serving.queues import AnswerPipes
 from blueprint.serving.requests import BadRequest, decode
-from blueprint.serving.startup import SPAWN
 from tests.conftest import config, run_cli
 from tests.fast import QUIET, TINY_NET, fast_args
 from tests.scripts import load_script
@@ -530,19 +529,22 @@ def test_a_long_answer_reaches_the_http_process_whole() -> None:
     """The HTTP process's event loop (uvloop) watches the answer pipe and so makes it non-blocking: a 5 MB answer
     arrives in pieces and must still be read as one (the frames server's answers are 100 KB)."""
     uvloop = pytest.importorskip("uvloop")
-    transport = AnswerPipes(1)
-    worker = SPAWN.Process(target=transport.send, args=(("uid", b"x" * (5 << 20)), 0))  # as an inference worker
-    worker.start()  # and sends once it has started: the event loop below waits for the pipe by then
+    transport, waiting = AnswerPipes(1), threading.Event()
+
+    def answer_once_waited_for() -> None:  # an inference worker's side, in a thread: the same pipe
+        if waiting.wait(timeout=60):
+            transport.send(("uid", b"x" * (5 << 20)), 0)
 
     async def receive() -> Any:
         answer = None
         while answer is None:  # None: nothing came within a second, as LitServe's own transport answers
-            answer = await transport.areceive(0)
+            pending = asyncio.ensure_future(transport.areceive(0))
+            await asyncio.sleep(0.05)  # the event loop now watches the pipe
+            waiting.set()
+            answer = await pending
         return answer
 
-    try:
-        uid, body = uvloop.run(asyncio.wait_for(receive(), 60))
-    finally:
-        worker.join(timeout=10)
-        worker.kill()  # a writer the test stopped reading from is still blocked
+    worker = threading.Thread(target=answer_once_waited_for, daemon=True)  # daemon: a failed read leaves it blocked
+    worker.start()
+    uid, body = uvloop.run(asyncio.wait_for(receive(), 60))
     assert (uid, len(body)) == ("uid", 5 << 20)

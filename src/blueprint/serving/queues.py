@@ -2,9 +2,9 @@
 
 LitServe 0.2 passes both through a multiprocessing Manager's queues: every put and get is a round trip through a third
 process, four per request, and the HTTP process waits for answers in a thread that then wakes its event loop. Its
-`fast_queue` option would avoid the Manager but is ignored (LitServe#751). Here a request goes through a
+`fast_queue` option would take the answers off it but is ignored (LitServe#751). Here a request goes through a
 `multiprocessing.Queue` (its feeder thread writes a large body while the event loop goes on) and an answer through a
-pipe the HTTP process's event loop watches. A lone client's request is answered ~15% sooner (docs/serving.md).
+pipe the HTTP process's event loop watches: a lone client gets 9-17% more answers a second (docs/serving.md).
 Remove this file when LitServe's own queues are direct.
 """
 
@@ -24,7 +24,8 @@ class DirectQueueServer(ls.LitServer):
     """A LitServer whose request queue is a `multiprocessing.Queue` and whose answers travel through `AnswerPipes`."""
 
     def _init_manager(self, num_api_servers: int) -> Any:  # a multiprocessing Manager
-        manager = super()._init_manager(num_api_servers)  # the workers' status and the stop event stay shared there
+        # LitServe's own queues are made here and never used; the workers' status and the stop event stay shared there
+        manager = super()._init_manager(num_api_servers)
         for api_path in self.litapi_request_queues:
             self.litapi_request_queues[api_path] = SPAWN.Queue()
         self._transport = AnswerPipes(num_api_servers)
@@ -32,15 +33,20 @@ class DirectQueueServer(ls.LitServer):
 
 
 class AnswerPipes(MessageTransport):
-    """One pipe to each HTTP process; workers take turns to write, so two answers never interleave."""
+    """One pipe to each HTTP process; the workers (one per device) take turns on a pipe, so answers never interleave.
+
+    A pipe holds 64 KB: a worker sending more waits until the HTTP process reads, which it does as soon as its event
+    loop runs. A worker that dies mid-answer leaves that HTTP process waiting for the rest of it, and LitServe then
+    stops the server (it restarts no workers here).
+    """
 
     def __init__(self, consumers: int) -> None:
         self.pipes = [SPAWN.Pipe(duplex=False) for _ in range(consumers)]  # (reader, writer)
-        self.writing = SPAWN.Lock()
-        self.closed = False
+        self.writing = [SPAWN.Lock() for _ in range(consumers)]
+        self.closed = False  # set by LitServe as it stops; HTTP processes run as threads see it
 
     def send(self, item: Any, consumer_id: int) -> None:
-        with self.writing:
+        with self.writing[consumer_id]:
             self.pipes[consumer_id][1].send(item)
 
     async def areceive(self, consumer_id: int, timeout: float | None = None, block: bool = True) -> Any:
@@ -48,7 +54,7 @@ class AnswerPipes(MessageTransport):
         if self.closed:
             raise asyncio.CancelledError("the server is stopping")
         reader = self.pipes[consumer_id][0]
-        if not reader.poll():
+        if not reader.poll():  # nothing there yet: the event loop serves other requests until something is
             loop = asyncio.get_running_loop()
             readable: asyncio.Future[None] = loop.create_future()
 
