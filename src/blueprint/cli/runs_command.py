@@ -74,29 +74,22 @@ def shown(value: Any) -> str:
 
 
 def group_table(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
-    """One experiment's runs: the options that differ among them, the best monitored value, the test metrics, the
-    best checkpoint's file name (in <run>/checkpoints/); a column none of them fills is left out."""
-    monitors = {run.monitor for run in runs}
-    best = f"best {monitors.pop()}" if len(monitors) == 1 else "best"
-    tests = sorted({tag for run in runs for tag in run.tests})
-    differing = differing_options(runs)
-    columns: dict[str, list[str]] = defaultdict(list)
-    for run in runs:
-        columns["run"].append(Path(run.name).name)
-        columns["started"].append(run.started)
-        columns["status"].append(run.status)
-        columns["commit"].append(run.commit[:7] + ("+" if run.dirty else "") if run.commit else "")
-        for key in differing:
-            columns[key].append(shown(run.options.get(key, "")))
-        if best == "best":
-            columns["monitor"].append(run.monitor)
-        columns[best].append(shown(run.best if run.best is not None else math.nan))
-        for tag in tests:
-            columns[tag].append(shown(run.tests.get(tag, math.nan)))
-        columns["best_checkpoint"].append(Path(run.best_checkpoint).name)
-        columns["note"].append("; ".join(run.problems))
-    kept = {name: cells for name, cells in columns.items() if name == "run" or any(cells)}
-    return list(kept), [list(row) for row in zip(*kept.values(), strict=True)]
+    """One experiment's rows of `table` as the terminal shows them: the run's folder name, a short commit (`+` when
+    dirty), `best <monitor>` when the runs share a monitor, the best checkpoint's file name (in <run>/checkpoints/);
+    a column none of them fills is left out."""
+    frame = table(runs)
+    frame["run"] = [Path(name).name for name in frame["run"]]
+    frame["commit"] = [
+        commit[:7] + ("+" if dirty else "") if commit else ""
+        for commit, dirty in zip(frame["commit"], frame.pop("dirty"), strict=True)
+    ]
+    frame["best_checkpoint"] = [Path(path).name for path in frame["best_checkpoint"]]
+    monitors = set(frame["monitor"])
+    if len(monitors) == 1:
+        frame = frame.drop(columns="monitor").rename(columns={"best": f"best {monitors.pop()}"})
+    cells = frame.map(shown)
+    kept = [name for name in cells.columns if name == "run" or cells[name].astype(bool).any()]
+    return kept, cells[kept].values.tolist()
 
 
 def grouped_lines(runs: list[Run], width: int) -> list[str]:
