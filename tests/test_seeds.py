@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from blueprint.cli import seeds_command
 from blueprint.data import TabularDataModule
@@ -40,6 +41,8 @@ def test_two_seeds_give_a_mean_and_std_per_test_metric_with_tables_and_hparams(t
     assert (out_dir / "seed_1" / "checkpoints" / "last.ckpt").is_file()
     hparams, _, _ = logged_hparams(out_dir / "seed_1")  # each run is its own row in the HPARAMS tab
     assert hparams["seed"] == 1
+    scalars = EventAccumulator(str(out_dir / "seed_1")).Reload().Tags()["scalars"]
+    assert "val/acc" in scalars and "epoch" not in scalars  # blueprint's logger: no epoch staircase
 
 
 def split_rows(run_dir: Path) -> dict[str, list[int]]:

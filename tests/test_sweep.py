@@ -49,6 +49,8 @@ def test_sweep_runs_trials_and_writes_a_best_config_that_fits(tmp_path: Path, ca
     runs = EventAccumulator(str(tmp_path / "sweep" / "hparams" / "trial_000")).Reload()
     assert "sweep/val/acc" in runs.Tags()["scalars"]
     assert (tmp_path / "sweep" / "trials" / "trial_002").is_dir()
+    trial = EventAccumulator(str(tmp_path / "sweep" / "trials" / "trial_002")).Reload().Tags()["scalars"]
+    assert "val/acc" in trial and "epoch" not in trial  # blueprint's logger: no epoch staircase in a trial's run
 
     best = yaml.safe_load(best_yaml.read_text())
     optimizer = best["model"]["init_args"]["optimizer"]

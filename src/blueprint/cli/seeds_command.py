@@ -178,7 +178,7 @@ def what_varied(opts: argparse.Namespace, config: Any) -> str:
 def fit(opts: argparse.Namespace, run: Run) -> dict[str, float]:
     """One `blueprint fit` (test after fit) logged to <out_dir>/<run name>; its test metrics."""
     logger = [
-        "--trainer.logger=lightning.pytorch.loggers.TensorBoardLogger",
+        "--trainer.logger=blueprint.callbacks.tensorboard_logger.TensorBoardLogger",  # no `epoch` scalar
         f"--trainer.logger.init_args.save_dir={opts.out_dir.parent}",
         f"--trainer.logger.init_args.name={opts.out_dir.name}",
         f"--trainer.logger.init_args.version={run_name(run)}",

@@ -149,7 +149,7 @@ def run_trial(trial: optuna.Trial, opts: argparse.Namespace, specs: list[tuple[s
         raise NotNeeded()
     params = {key: suggest(trial, key, dist, args) for key, dist, args in specs}
     logger = [
-        "--trainer.logger=lightning.pytorch.loggers.TensorBoardLogger",
+        "--trainer.logger=blueprint.callbacks.tensorboard_logger.TensorBoardLogger",  # no `epoch` scalar
         f"--trainer.logger.init_args.save_dir={opts.study_dir}",
         "--trainer.logger.init_args.name=trials",
         f"--trainer.logger.init_args.version=trial_{trial.number:03d}",
