@@ -125,7 +125,11 @@ OPTIONAL = {
             r"serving/",
         ),
         group="serve",
-        lines={MAIN: r'^\s+"serve":', ERRORS: r'^\s+"litserve":'},
+        lines={
+            MAIN: r'^\s+"serve":',
+            ERRORS: r'^\s+"litserve":',
+            f"{SRC}/cli/upstream_workarounds.py": r'^\s+(# serving/queues\.py|"_(init_manager|transport)":)',
+        },
     ),
     "stream": Part(
         "`{pkg} stream` and StreamingDataModule: data as LitData streams (streaming/, its preset, tests, docs)",

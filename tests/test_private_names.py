@@ -10,6 +10,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,12 +70,10 @@ def is_self(node: ast.expr) -> bool:
     return isinstance(node, ast.Name) and node.id in ("self", "cls")
 
 
-UPSTREAM_PACKAGES = ("lightning", "torch", "litserve", "litdata")  # whose classes blueprint's classes extend
-
-
 def upstream_bases(cls: type) -> list[type]:
-    """The upstream classes a blueprint class inherits from."""
-    return [base for base in cls.__mro__ if base.__module__.split(".")[0] in UPSTREAM_PACKAGES]
+    """The classes of other packages (Lightning, torch, the optional rooms' libraries) a blueprint class extends."""
+    tops = [(base, base.__module__.split(".")[0]) for base in cls.__mro__]
+    return [base for base, top in tops if top != blueprint.__name__ and top not in sys.stdlib_module_names]
 
 
 @functools.cache  # it imports and reads every module: two tests ask
@@ -127,7 +126,7 @@ def test_every_allowed_name_is_still_needed() -> None:
 
 
 def test_no_class_sets_a_private_attribute_of_its_upstream_base() -> None:
-    """Unless it is on the allowed list, with its reason (serving/queues.py replaces LitServer's queues)."""
+    """Unless it is on the allowed list, with its reason."""
     assert [clash for clash in shadowed_upstream_names() if shadowed_name(clash) not in ALLOWED] == []
 
 
