@@ -63,6 +63,17 @@ def board_version(board: Any) -> int | str:
     return board.version
 
 
+def tensorboard_run_options(save_dir: str | Path, name: str, version: str) -> list[str]:
+    """`fit` options that log one run of many (a seed, a sweep trial) to <save_dir>/<name>/<version>, with the
+    TensorBoardLogger configs/defaults.yaml declares (no `epoch` scalar), whatever logger the config names."""
+    return [
+        "--trainer.logger=blueprint.callbacks.tensorboard_logger.TensorBoardLogger",
+        f"--trainer.logger.init_args.save_dir={save_dir}",
+        f"--trainer.logger.init_args.name={name}",
+        f"--trainer.logger.init_args.version={version}",
+    ]
+
+
 def mlflow_opens(uri: str) -> bool:
     """A scheme MLflow opens itself or through an installed tracking-store plugin (its public entry points)."""
     scheme = urllib.parse.urlparse(uri).scheme.split("+")[0]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from blueprint.cli.command import cli_main
+from blueprint.cli.loggers import tensorboard_run_options
 from blueprint.cli.options import (
     OneLineParser,
     cli_refusal_as_user_error,
@@ -177,12 +178,7 @@ def what_varied(opts: argparse.Namespace, config: Any) -> str:
 
 def fit(opts: argparse.Namespace, run: Run) -> dict[str, float]:
     """One `blueprint fit` (test after fit) logged to <out_dir>/<run name>; its test metrics."""
-    logger = [
-        "--trainer.logger=blueprint.callbacks.tensorboard_logger.TensorBoardLogger",  # no `epoch` scalar
-        f"--trainer.logger.init_args.save_dir={opts.out_dir.parent}",
-        f"--trainer.logger.init_args.name={opts.out_dir.name}",
-        f"--trainer.logger.init_args.version={run_name(run)}",
-    ]
+    logger = tensorboard_run_options(opts.out_dir.parent, opts.out_dir.name, run_name(run))
     print(f"--- {run_name(run)} ---", flush=True)
     cli = cli_main(["fit", *run_args(opts, run), *logger])
     metrics = {key: float(value) for key, value in cli.trainer.callback_metrics.items() if key.startswith("test/")}

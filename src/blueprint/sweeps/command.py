@@ -41,6 +41,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from blueprint.checkpointing.atomic_io import write_atomically
 from blueprint.cli.command import cli_main
+from blueprint.cli.loggers import tensorboard_run_options
 from blueprint.cli.options import OneLineParser, cli_refusal_as_user_error, fail, one_line_on_user_error, positive_int
 from blueprint.errors import TrainingStopped, UserError
 from blueprint.sweeps.study import (
@@ -148,12 +149,7 @@ def run_trial(trial: optuna.Trial, opts: argparse.Namespace, specs: list[tuple[s
         trial.study.stop()
         raise NotNeeded()
     params = {key: suggest(trial, key, dist, args) for key, dist, args in specs}
-    logger = [
-        "--trainer.logger=blueprint.callbacks.tensorboard_logger.TensorBoardLogger",  # no `epoch` scalar
-        f"--trainer.logger.init_args.save_dir={opts.study_dir}",
-        "--trainer.logger.init_args.name=trials",
-        f"--trainer.logger.init_args.version=trial_{trial.number:03d}",
-    ]
+    logger = tensorboard_run_options(opts.study_dir, "trials", f"trial_{trial.number:03d}")
     try:
         with cli_refusal_as_user_error():
             cli = cli_main([*config_args(opts.config, opts.set, params), *opts.trial_args, *logger], run=False)
