@@ -18,19 +18,18 @@ CARD_INCHES = (4.0, 2.7)  # the card's box is 1.4-1.8 times as wide as tall
 DPI = 100  # 400 x 270 px: about the card's pixels on a 2x screen, and cheaper than the 360 x 360 drawn before
 
 
-def new_figure(panels: int = 1) -> tuple[Any, Any]:
-    """A card-sized matplotlib Figure with `panels` axes side by side, on its own Agg canvas.
+def new_figure() -> tuple[Any, Any]:
+    """A card-sized matplotlib Figure with one Axes, on its own Agg canvas: (figure, axes).
 
     No pyplot: nothing global to close (a forgotten figure cannot pile up over a long run) and no display needed.
-    Constrained layout keeps titles and tick labels inside the picture. Returns (figure, axes); axes is one Axes
-    for one panel, else an array of them.
+    Constrained layout keeps titles and tick labels inside the picture.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=CARD_INCHES, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
-    return figure, figure.subplots(1, panels)
+    return figure, figure.subplots()
 
 
 def text_tile(width: int, height: int, text: str, size: int, dark: bool = False) -> torch.Tensor:
